@@ -1,0 +1,10 @@
+//! One module per subcommand: its clap `Args` and its `run`.
+
+pub mod check;
+pub mod generate;
+pub mod logits;
+pub mod merge;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod score;

@@ -1,0 +1,1 @@
+//! hsd-model
