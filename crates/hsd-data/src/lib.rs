@@ -1,1 +1,21 @@
-//! hsd-data
+//! Evaluation data for hsd: loaders for the splits under the shared data root (and for the
+//! same datasets in their Hugging Face schemas), and the prompt templates that turn an
+//! [`Example`] into model input. Knows nothing of models: token counts come in as a closure.
+//!
+//! The crate README lists the datasets, their counts and fields, and the template schema.
+
+mod dataset;
+mod error;
+mod example;
+mod loaders;
+mod table;
+mod template;
+mod xml;
+
+pub use dataset::{DatasetName, DatasetSpec, Split, data_root, load};
+pub use error::{DataError, Location};
+pub use example::{Attribute, Category, Example, Source, Triple};
+pub use template::{
+    InstructionRole, Message, Mode, Prompt, PromptBody, PromptTemplate, RenderOptions, Role,
+    ShotPool, Truncation,
+};
