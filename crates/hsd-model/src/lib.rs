@@ -1,1 +1,45 @@
-//! hsd-model
+//! Backend-generic burn decoders (GPT-2, the Llama family, Phi-2) that execute per-token layer
+//! plans from `hsd-skip`, with a preallocated KV cache that tracks which positions hold K/V at
+//! each layer.
+//!
+//! ```no_run
+//! use hsd_model::{Backend, GenerateConfig, load_model};
+//! # fn run(strategy: &mut dyn hsd_skip::Strategy) -> Result<(), hsd_model::ModelError> {
+//! let model = load_model("smollm2-135m", Backend::Flex)?;
+//! let tokenizer = model.tokenizer()?;
+//! let prompt = tokenizer.encode("The capital of France is", false).unwrap();
+//! let config = GenerateConfig { max_new_tokens: 16, eos_ids: tokenizer.eos_ids().to_vec(), pad_id: 0 };
+//! let out = model.decoder.generate(&[prompt], strategy, &config)?;
+//! println!("{}", tokenizer.decode(&out.rows[0].tokens, true).unwrap());
+//! # Ok(()) }
+//! ```
+//!
+//! To decode one prompt with many strategies, [`Decoder::prefill`] once and hand clones of the
+//! logits and [`Cache`] to [`Decoder::decode`].
+
+mod arch;
+mod attention;
+mod backend;
+mod cache;
+pub mod chat;
+mod decoder;
+mod error;
+mod generate;
+mod gpt2;
+mod layers;
+mod llama;
+mod loader;
+mod phi;
+pub mod tokenizer;
+pub mod weights;
+
+pub use backend::Backend;
+pub use cache::Cache;
+pub use decoder::{Batch, Decoder, Logits};
+pub use error::ModelError;
+pub use generate::{GenerateConfig, Generation, GenerationBatch, StopReason};
+pub use gpt2::Gpt2Config;
+pub use layers::RopeParameters;
+pub use llama::LlamaConfig;
+pub use loader::{KNOWN_MODELS, LoadedModel, ModelSource, SourceFile, load_model, models_dir};
+pub use phi::PhiConfig;

@@ -1,8 +1,98 @@
-//! SCAFFOLD: replaced by the owner of this subcommand.
+//! `hsd generate`: a greedy continuation of one prompt, optionally under a skip strategy.
+
+use anyhow::{Context, Result};
+use hsd_model::chat::{ChatMessage, ChatTemplate};
+use hsd_model::{Backend, GenerateConfig, LoadedModel, load_model};
+use hsd_skip::StrategyConfig;
+use serde_json::json;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A known model name (`smollm2-135m`), a `.gguf` file or a Hugging Face directory.
+    #[arg(long)]
+    model: String,
+    #[arg(long)]
+    prompt: String,
+    /// Wrap the prompt as a user turn of the model's chat template.
+    #[arg(long)]
+    chat: bool,
+    #[arg(long, default_value_t = 32)]
+    max_new_tokens: usize,
+    /// A strategy of the registry (`full`, `hsd`, `skipdecode`, `calm`, ...).
+    #[arg(long, default_value = "full")]
+    strategy: String,
+    /// A strategy knob, `key=value`; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+    /// Print token ids, layers per token, skip ratio and tokens/s as JSON.
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("this subcommand is not built yet")
+/// The prompt's token ids, through the chat template when asked.
+pub(crate) fn prompt_ids(model: &LoadedModel, prompt: &str, chat: bool) -> Result<Vec<u32>> {
+    let tokenizer = model.tokenizer()?;
+    if !chat {
+        return Ok(tokenizer.encode(prompt, false)?);
+    }
+    let source = model
+        .chat_template
+        .as_deref()
+        .context("the model has no chat template")?;
+    let token = |id: Option<u32>| {
+        id.and_then(|id| tokenizer.token_str(id))
+            .unwrap_or_default()
+    };
+    let template = ChatTemplate::new(
+        source,
+        &token(tokenizer.bos_id()),
+        &token(tokenizer.eos_ids().first().copied()),
+    )?;
+    let text = template.render(&[ChatMessage::new("user", prompt)], true)?;
+    // The template writes the special tokens itself.
+    Ok(tokenizer.encode(&text, false)?)
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let model = load_model(&args.model, args.backend)?;
+    let tokenizer = model.tokenizer()?;
+    let ids = prompt_ids(&model, &args.prompt, args.chat)?;
+    let layers = model.shapes.layers;
+    let mut strategy = StrategyConfig::from_settings(&args.strategy, &args.settings)?
+        .build(layers, args.max_new_tokens)?;
+    let config = GenerateConfig {
+        max_new_tokens: args.max_new_tokens,
+        eos_ids: tokenizer.eos_ids().to_vec(),
+        pad_id: tokenizer.pad_id().unwrap_or(0),
+    };
+    let out = model
+        .decoder
+        .generate(std::slice::from_ref(&ids), strategy.as_mut(), &config)?;
+    let generation = &out.rows[0];
+    let text = tokenizer.decode(&generation.tokens, true)?;
+    if !args.json {
+        println!("{text}");
+        return Ok(());
+    }
+    let layers_per_token: Vec<usize> = generation.traces.iter().map(|t| t.ran.count()).collect();
+    let ran: usize = layers_per_token.iter().sum();
+    let skip_ratio = 1.0 - ran as f64 / (layers * layers_per_token.len().max(1)) as f64;
+    let decoded_after_first = generation.tokens.len().saturating_sub(1);
+    let report = json!({
+        "model": model.source,
+        "strategy": args.strategy,
+        "prompt_ids": ids,
+        "text": text,
+        "token_ids": generation.tokens,
+        "stop": generation.stop,
+        "layers_per_token": layers_per_token,
+        "skip_ratio": skip_ratio,
+        "prefill_s": out.prefill_time.map(|d| d.as_secs_f64()),
+        "decode_s": out.decode_time.as_secs_f64(),
+        "decode_tokens_per_s": decoded_after_first as f64 / out.decode_time.as_secs_f64().max(f64::EPSILON),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }

@@ -1,0 +1,42 @@
+//! What the plan executor needs from an architecture: embeddings, blocks that either run or
+//! only fill K/V, and a head.
+
+use burn::tensor::{Device, Int, Tensor};
+use hsd_skip::ModelShapes;
+
+use crate::attention::LayerStep;
+use crate::layers::{Rope, RopeAngles};
+
+/// One transformer block.
+pub(crate) trait Block {
+    /// The full layer: attention (writing this pass's K/V) and MLP, residuals included.
+    fn forward(
+        &self,
+        h: Tensor<3>,
+        rope: Option<&RopeAngles>,
+        step: &mut LayerStep<'_>,
+    ) -> Tensor<3>;
+
+    /// Only the K/V this layer would write for `h` (norm, k/v projection, RoPE).
+    fn fill_kv(&self, h: Tensor<3>, rope: Option<&RopeAngles>, step: &mut LayerStep<'_>);
+}
+
+/// A decoder-only architecture.
+pub(crate) trait Architecture {
+    type Block: Block;
+
+    fn blocks(&self) -> &[Self::Block];
+
+    /// `[B, T, hidden]` for token ids (`B * T`, row-major) at `positions` (`[B, T]`).
+    fn embed(&self, ids: &[u32], positions: &Tensor<2, Int>, device: &Device) -> Tensor<3>;
+
+    fn rope(&self) -> Option<&Rope>;
+
+    /// Final norm and LM head: `[N, hidden]` -> `[N, vocab]`.
+    fn head(&self, h: Tensor<2>) -> Tensor<2>;
+
+    /// The longest sequence the position scheme covers.
+    fn max_positions(&self) -> usize;
+
+    fn shapes(&self) -> ModelShapes;
+}

@@ -1,0 +1,404 @@
+//! The plan executor: one layer loop, generic over the architecture, shared by prefill and
+//! decoding.
+
+use burn::tensor::{Device, Int, Tensor, TensorData, activation};
+use hsd_skip::{
+    KvFill, LayerPlan, LayerSet, LayerSignal, ModelShapes, SignalKind, StepContext, StepTrace,
+    Strategy,
+};
+
+use crate::ModelError;
+use crate::arch::{Architecture, Block};
+use crate::attention::LayerStep;
+use crate::cache::Cache;
+use crate::gpt2::Gpt2;
+use crate::llama::Llama;
+use crate::phi::Phi;
+
+/// The architectures a [`Decoder`] can hold.
+#[derive(Debug)]
+pub(crate) enum Model {
+    Gpt2(Gpt2),
+    Llama(Llama),
+    Phi(Phi),
+}
+
+/// Runs `$body` with `$arch` bound to the concrete architecture.
+macro_rules! with_arch {
+    ($model:expr, $arch:ident => $body:expr) => {
+        match $model {
+            Model::Gpt2($arch) => $body,
+            Model::Llama($arch) => $body,
+            Model::Phi($arch) => $body,
+        }
+    };
+}
+
+/// Prompts of one batch, left-padded to a common width.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    rows: Vec<Vec<u32>>,
+    pad_id: u32,
+}
+
+impl Batch {
+    /// Every prompt must hold at least one token.
+    pub fn new(rows: Vec<Vec<u32>>, pad_id: u32) -> Result<Self, ModelError> {
+        if rows.is_empty() {
+            return Err(ModelError::Batch("no prompts".into()));
+        }
+        if let Some(row) = rows.iter().position(Vec::is_empty) {
+            return Err(ModelError::Batch(format!("prompt {row} has no tokens")));
+        }
+        Ok(Self { rows, pad_id })
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn rows(&self) -> &[Vec<u32>] {
+        &self.rows
+    }
+
+    /// The longest prompt, which is the padded width.
+    pub fn width(&self) -> usize {
+        self.rows.iter().map(Vec::len).max().unwrap_or(0)
+    }
+
+    pub fn padding(&self) -> Vec<usize> {
+        let width = self.width();
+        self.rows.iter().map(|r| width - r.len()).collect()
+    }
+
+    fn padded_ids(&self) -> Vec<u32> {
+        let width = self.width();
+        self.rows
+            .iter()
+            .flat_map(|r| {
+                std::iter::repeat_n(self.pad_id, width - r.len()).chain(r.iter().copied())
+            })
+            .collect()
+    }
+}
+
+/// Next-token logits of a batch, `[B, vocab]`, still on the device.
+#[derive(Clone, Debug)]
+pub struct Logits(Tensor<2>);
+
+impl Logits {
+    /// The greedy token of each row (the first maximum on ties).
+    pub fn argmax(&self) -> Result<Vec<u32>, ModelError> {
+        let ids = self.0.clone().argmax(1).into_data();
+        Ok(ids.iter::<i64>().map(|id| id as u32).collect())
+    }
+
+    /// One host vector per row.
+    pub fn to_rows(&self) -> Result<Vec<Vec<f32>>, ModelError> {
+        let [_, vocab] = self.0.dims();
+        let flat = read_f32(self.0.clone(), "logits")?;
+        Ok(flat.chunks_exact(vocab).map(<[f32]>::to_vec).collect())
+    }
+
+    pub fn tensor(&self) -> &Tensor<2> {
+        &self.0
+    }
+}
+
+pub(crate) fn read_f32<const D: usize>(
+    t: Tensor<D>,
+    tensor: &'static str,
+) -> Result<Vec<f32>, ModelError> {
+    t.into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| ModelError::Readback {
+            tensor,
+            reason: format!("{e:?}"),
+        })
+}
+
+/// A decoder-only LM that executes per-token layer plans.
+#[derive(Debug)]
+pub struct Decoder {
+    pub(crate) model: Model,
+    pub(crate) device: Device,
+}
+
+/// The strategy hooks of one decoding step; absent in prefill.
+struct Steering<'a> {
+    strategy: &'a mut dyn Strategy,
+    cx: &'a StepContext,
+}
+
+impl Decoder {
+    pub(crate) fn new(model: Model, device: Device) -> Self {
+        Self { model, device }
+    }
+
+    pub fn shapes(&self) -> ModelShapes {
+        with_arch!(&self.model, arch => arch.shapes())
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The longest sequence (prompt plus generated tokens) the model's positions cover.
+    pub fn max_positions(&self) -> usize {
+        with_arch!(&self.model, arch => arch.max_positions())
+    }
+
+    /// Runs the prompt through every layer and returns the next-token logits with a cache that
+    /// has room for `max_new_tokens` more tokens.
+    pub fn prefill(
+        &self,
+        batch: &Batch,
+        max_new_tokens: usize,
+    ) -> Result<(Logits, Cache), ModelError> {
+        self.prefill_with_plan(
+            batch,
+            max_new_tokens,
+            &LayerPlan::full(self.shapes().layers),
+        )
+    }
+
+    /// [`Self::prefill`] with the prompt run under `plan` at every position. The methods of the
+    /// paper always prefill fully; this exists to check the executor against references, e.g.
+    /// a model with a layer removed.
+    pub fn prefill_with_plan(
+        &self,
+        batch: &Batch,
+        max_new_tokens: usize,
+        plan: &LayerPlan,
+    ) -> Result<(Logits, Cache), ModelError> {
+        let (h, cache) = self.prefill_hidden(batch, max_new_tokens, plan)?;
+        let [b, t, d] = h.dims();
+        let last = h.narrow(1, t - 1, 1).reshape([b, d]);
+        Ok((
+            Logits(with_arch!(&self.model, arch => arch.head(last))),
+            cache,
+        ))
+    }
+
+    /// Logits at every position of every prompt, `[row][position][vocab]`, padding dropped.
+    pub fn prompt_logits(&self, batch: &Batch) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+        let (h, _) = self.prefill_hidden(batch, 0, &LayerPlan::full(self.shapes().layers))?;
+        let [b, t, d] = h.dims();
+        let logits = with_arch!(&self.model, arch => arch.head(h.reshape([b * t, d])));
+        let vocab = logits.dims()[1];
+        let flat = read_f32(logits, "logits")?;
+        let padding = batch.padding();
+        Ok(flat
+            .chunks_exact(t * vocab)
+            .zip(padding)
+            .map(|(row, pad)| {
+                row.chunks_exact(vocab)
+                    .skip(pad)
+                    .map(<[f32]>::to_vec)
+                    .collect()
+            })
+            .collect())
+    }
+
+    fn prefill_hidden(
+        &self,
+        batch: &Batch,
+        max_new_tokens: usize,
+        plan: &LayerPlan,
+    ) -> Result<(Tensor<3>, Cache), ModelError> {
+        let shapes = self.shapes();
+        check_plan("prefill", plan, shapes.layers)?;
+        let width = batch.width();
+        let capacity = width + max_new_tokens;
+        if capacity > self.max_positions() {
+            return Err(ModelError::TooLong {
+                needed: capacity,
+                limit: self.max_positions(),
+            });
+        }
+        let mut cache = Cache::new(
+            shapes.layers,
+            batch.padding(),
+            capacity,
+            shapes.kv_heads,
+            shapes.head_dim,
+            &self.device,
+        );
+        let (h, _) = self.forward(&batch.padded_ids(), &mut cache, plan, None)?;
+        Ok((h, cache))
+    }
+
+    /// One decoding step: feeds one token per row (`tokens`, `B` long) under `strategy`'s plan
+    /// for `cx`, and returns the next-token logits with what ran.
+    pub fn step(
+        &self,
+        cache: &mut Cache,
+        tokens: &[u32],
+        strategy: &mut dyn Strategy,
+        cx: &StepContext,
+    ) -> Result<(Logits, StepTrace), ModelError> {
+        if tokens.len() != cache.batch() {
+            return Err(ModelError::Batch(format!(
+                "{} tokens for a batch of {}",
+                tokens.len(),
+                cache.batch()
+            )));
+        }
+        if cache.len() >= cache.capacity() {
+            return Err(ModelError::Batch(format!(
+                "cache is full ({} slots)",
+                cache.capacity()
+            )));
+        }
+        let plan = strategy.plan(cx);
+        check_plan(strategy.name(), &plan, self.shapes().layers)?;
+        let (h, trace) = self.forward(tokens, cache, &plan, Some(Steering { strategy, cx }))?;
+        let [b, _, d] = h.dims();
+        Ok((
+            Logits(with_arch!(&self.model, arch => arch.head(h.reshape([b, d])))),
+            trace,
+        ))
+    }
+
+    fn forward(
+        &self,
+        ids: &[u32],
+        cache: &mut Cache,
+        plan: &LayerPlan,
+        steering: Option<Steering<'_>>,
+    ) -> Result<(Tensor<3>, StepTrace), ModelError> {
+        let vocab = self.shapes().vocab;
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(ModelError::Batch(format!(
+                "token id {id} is outside the vocabulary of {vocab}"
+            )));
+        }
+        with_arch!(&self.model, arch => run_stack(arch, &self.device, ids, cache, plan, steering))
+    }
+}
+
+fn check_plan(strategy: &str, plan: &LayerPlan, layers: usize) -> Result<(), ModelError> {
+    for set in [&plan.run, &plan.checks] {
+        if set.universe() != layers {
+            return Err(ModelError::PlanUniverse {
+                strategy: strategy.to_string(),
+                found: set.universe(),
+                layers,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The layer loop: runs `ids` (`B * T`, the next `T` slots of every row) through the stack as
+/// `plan` says, writing K/V where layers run or propagate, offering signals after checked
+/// layers and exiting when the strategy says so.
+fn run_stack<A: Architecture>(
+    arch: &A,
+    device: &Device,
+    ids: &[u32],
+    cache: &mut Cache,
+    plan: &LayerPlan,
+    mut steering: Option<Steering<'_>>,
+) -> Result<(Tensor<3>, StepTrace), ModelError> {
+    let batch = cache.batch();
+    let count = ids.len() / batch;
+    let start = cache.len();
+    let positions = Tensor::<2, Int>::from_data(
+        TensorData::new(cache.positions(start, count), [batch, count]),
+        device,
+    );
+    let angles = arch.rope().map(|rope| rope.angles(&positions));
+    let mut h = arch.embed(ids, &positions, device);
+    let layers = arch.blocks().len();
+    let padding_bias = cache.padding_bias(start, count, device);
+    let check_kind = steering
+        .as_ref()
+        .map_or(SignalKind::Hidden, |s| s.strategy.signal_kind());
+    let mut trace = StepTrace {
+        ran: LayerSet::empty(layers),
+        propagated: LayerSet::empty(layers),
+        checks: 0,
+        check_kind,
+        exited_after: None,
+        context_len: start + count - cache.padding().iter().min().copied().unwrap_or(0),
+    };
+    for (layer, block) in arch.blocks().iter().enumerate() {
+        let runs = trace.exited_after.is_none() && plan.run.contains(layer);
+        if !runs && plan.kv_fill == KvFill::None {
+            cache.mark_skipped(layer, start, count);
+            continue;
+        }
+        cache.mark_written(layer, start, count);
+        let layer_bias;
+        let bias = if cache.has_holes(layer) {
+            layer_bias = cache.layer_bias(layer, start, count, device);
+            &layer_bias
+        } else {
+            &padding_bias
+        };
+        let mut step = LayerStep {
+            cache: &mut *cache,
+            layer,
+            start,
+            bias,
+        };
+        if !runs {
+            block.fill_kv(h.clone(), angles.as_ref(), &mut step);
+            trace.propagated.insert(layer);
+            continue;
+        }
+        let checked = plan.checks.contains(layer) && steering.is_some();
+        let previous = checked.then(|| h.clone());
+        h = block.forward(h, angles.as_ref(), &mut step);
+        trace.ran.insert(layer);
+        if let (Some(previous), Some(steer)) = (previous, steering.as_mut()) {
+            trace.checks += 1;
+            if offer_signal(arch, steer, layer, &h, previous, check_kind)? {
+                trace.exited_after = Some(layer);
+            }
+        }
+    }
+    cache.advance(count);
+    Ok((h, trace))
+}
+
+/// Builds one [`LayerSignal`] per row from the last position and asks the strategy whether to
+/// stop the stack.
+fn offer_signal<A: Architecture>(
+    arch: &A,
+    steering: &mut Steering<'_>,
+    layer: usize,
+    hidden: &Tensor<3>,
+    previous: Tensor<3>,
+    kind: SignalKind,
+) -> Result<bool, ModelError> {
+    let [b, t, d] = hidden.dims();
+    let last = |x: Tensor<3>| x.narrow(1, t - 1, 1).reshape([b, d]);
+    let out = last(hidden.clone());
+    let probs = match kind {
+        SignalKind::Probs => {
+            let p = read_f32(
+                activation::softmax(arch.head(out.clone()), 1),
+                "signal probs",
+            )?;
+            Some(p)
+        }
+        SignalKind::Hidden => None,
+    };
+    let out = read_f32(out, "signal hidden")?;
+    let previous = read_f32(last(previous), "signal previous hidden")?;
+    let vocab = probs.as_ref().map_or(0, |p| p.len() / b);
+    let signals: Vec<LayerSignal<'_>> = (0..b)
+        .map(|row| LayerSignal {
+            hidden: &out[row * d..(row + 1) * d],
+            previous: &previous[row * d..(row + 1) * d],
+            probs: probs.as_ref().map(|p| &p[row * vocab..(row + 1) * vocab]),
+        })
+        .collect();
+    Ok(steering.strategy.exit_after(steering.cx, layer, &signals))
+}

@@ -1,0 +1,503 @@
+//! Building blocks shared by the architectures: projections, norms, rotary embeddings and the
+//! row-chunked vocabulary matrices.
+
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Int, Tensor, TensorData, activation};
+
+use crate::ModelError;
+use crate::weights::{HostTensor, TensorSource};
+
+/// The largest vocabulary chunk in bytes: the wgpu Mesa CPU driver caps a buffer at 128 MiB,
+/// and a chunk must stay well under it.
+const MAX_CHUNK_BYTES: usize = 64 << 20;
+
+/// Loads `name` and checks its shape.
+pub(crate) fn load_shaped(
+    source: &dyn TensorSource,
+    name: &str,
+    expected: &[usize],
+) -> Result<HostTensor, ModelError> {
+    let tensor = source.load(name)?;
+    if tensor.shape != expected {
+        return Err(ModelError::Shape {
+            tensor: name.to_string(),
+            expected: expected.to_vec(),
+            found: tensor.shape,
+        });
+    }
+    Ok(tensor)
+}
+
+fn to_device<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(data, shape), device)
+}
+
+/// Transposes a row-major `[rows, cols]` matrix.
+fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = data[r * cols + c];
+        }
+    }
+    out
+}
+
+/// `y = x W + b` with `W` stored `[in, out]` so the hot path is a plain matmul.
+#[derive(Module, Debug)]
+pub(crate) struct Linear {
+    weight: Param<Tensor<2>>,
+    bias: Option<Param<Tensor<1>>>,
+}
+
+impl Linear {
+    /// From host data already laid out `[in, out]`.
+    pub(crate) fn from_in_out(
+        weight: Vec<f32>,
+        bias: Option<Vec<f32>>,
+        d_in: usize,
+        d_out: usize,
+        device: &Device,
+    ) -> Self {
+        Self {
+            weight: Param::from_tensor(to_device(weight, [d_in, d_out], device)),
+            bias: bias.map(|b| Param::from_tensor(to_device(b, [d_out], device))),
+        }
+    }
+
+    /// A PyTorch `nn.Linear` (`{prefix}.weight` is `[out, in]`), with `{prefix}.bias` if `with_bias`.
+    pub(crate) fn torch(
+        source: &dyn TensorSource,
+        prefix: &str,
+        d_in: usize,
+        d_out: usize,
+        with_bias: bool,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let weight = load_shaped(source, &format!("{prefix}.weight"), &[d_out, d_in])?;
+        let bias = if with_bias {
+            Some(load_shaped(source, &format!("{prefix}.bias"), &[d_out])?.data)
+        } else {
+            None
+        };
+        Ok(Self::from_in_out(
+            transpose(&weight.data, d_out, d_in),
+            bias,
+            d_in,
+            d_out,
+            device,
+        ))
+    }
+
+    pub(crate) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, t, d_in] = x.dims();
+        let y = x.reshape([b * t, d_in]).matmul(self.weight.val());
+        let y = match &self.bias {
+            Some(bias) => y + bias.val().unsqueeze_dim(0),
+            None => y,
+        };
+        let d_out = y.dims()[1];
+        y.reshape([b, t, d_out])
+    }
+}
+
+/// LayerNorm over the last dimension, with affine weight and bias.
+#[derive(Module, Debug)]
+pub(crate) struct LayerNorm {
+    weight: Param<Tensor<1>>,
+    bias: Param<Tensor<1>>,
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub(crate) fn load(
+        source: &dyn TensorSource,
+        prefix: &str,
+        dim: usize,
+        eps: f64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let weight = load_shaped(source, &format!("{prefix}.weight"), &[dim])?;
+        let bias = load_shaped(source, &format!("{prefix}.bias"), &[dim])?;
+        Ok(Self {
+            weight: Param::from_tensor(to_device(weight.data, [dim], device)),
+            bias: Param::from_tensor(to_device(bias.data, [dim], device)),
+            eps,
+        })
+    }
+
+    pub(crate) fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let mean = x.clone().mean_dim(D - 1);
+        let centered = x - mean;
+        let var = centered.clone().powi_scalar(2).mean_dim(D - 1);
+        let normed = centered / (var + self.eps).sqrt();
+        normed * self.weight.val().unsqueeze::<D>() + self.bias.val().unsqueeze::<D>()
+    }
+}
+
+/// RMSNorm over the last dimension (Llama): `x / rms(x) * w`.
+#[derive(Module, Debug)]
+pub(crate) struct RmsNorm {
+    weight: Param<Tensor<1>>,
+    eps: f64,
+}
+
+impl RmsNorm {
+    pub(crate) fn load(
+        source: &dyn TensorSource,
+        name: &str,
+        dim: usize,
+        eps: f64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let weight = load_shaped(source, name, &[dim])?;
+        Ok(Self {
+            weight: Param::from_tensor(to_device(weight.data, [dim], device)),
+            eps,
+        })
+    }
+
+    pub(crate) fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let mean_square = x.clone().powi_scalar(2).mean_dim(D - 1);
+        x / (mean_square + self.eps).sqrt() * self.weight.val().unsqueeze::<D>()
+    }
+}
+
+/// Rotary position embedding in the Hugging Face "rotate half" layout, applied to the first
+/// `rotary_dim` channels of each head (all of them unless the model rotates partially).
+#[derive(Module, Debug)]
+pub(crate) struct Rope {
+    /// `[max_positions, rotary_dim]`: the half-width angle table written out twice.
+    cos: Tensor<2>,
+    sin: Tensor<2>,
+    rotary_dim: usize,
+}
+
+/// The rotation for one forward pass, gathered once and shared by every layer.
+#[derive(Clone, Debug)]
+pub(crate) struct RopeAngles {
+    /// `[B, 1, T, rotary_dim]`.
+    cos: Tensor<4>,
+    sin: Tensor<4>,
+    rotary_dim: usize,
+}
+
+impl Rope {
+    pub(crate) fn new(
+        rotary_dim: usize,
+        theta: f64,
+        max_positions: usize,
+        device: &Device,
+    ) -> Self {
+        let half = rotary_dim / 2;
+        let mut cos = Vec::with_capacity(max_positions * rotary_dim);
+        let mut sin = Vec::with_capacity(max_positions * rotary_dim);
+        for pos in 0..max_positions {
+            // Angles in f32 like the reference, so long positions round the same way.
+            let row: Vec<f32> = (0..half)
+                .map(|i| {
+                    let inv_freq = (1.0 / theta.powf((2 * i) as f64 / rotary_dim as f64)) as f32;
+                    pos as f32 * inv_freq
+                })
+                .collect();
+            for _ in 0..2 {
+                cos.extend(row.iter().map(|a| a.cos()));
+                sin.extend(row.iter().map(|a| a.sin()));
+            }
+        }
+        Self {
+            cos: to_device(cos, [max_positions, rotary_dim], device),
+            sin: to_device(sin, [max_positions, rotary_dim], device),
+            rotary_dim,
+        }
+    }
+
+    pub(crate) fn max_positions(&self) -> usize {
+        self.cos.dims()[0]
+    }
+
+    /// Gathers the angles for `positions` (`[B, T]`).
+    pub(crate) fn angles(&self, positions: &Tensor<2, Int>) -> RopeAngles {
+        let [b, t] = positions.dims();
+        let flat = positions.clone().reshape([b * t]);
+        let gather = |table: &Tensor<2>| {
+            table
+                .clone()
+                .select(0, flat.clone())
+                .reshape([b, 1, t, self.rotary_dim])
+        };
+        RopeAngles {
+            cos: gather(&self.cos),
+            sin: gather(&self.sin),
+            rotary_dim: self.rotary_dim,
+        }
+    }
+}
+
+impl RopeAngles {
+    /// Rotates `x` (`[B, heads, T, head_dim]`).
+    pub(crate) fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, h, t, head_dim] = x.dims();
+        let half = self.rotary_dim / 2;
+        let (rot, pass) = if self.rotary_dim == head_dim {
+            (x, None)
+        } else {
+            (
+                x.clone().narrow(3, 0, self.rotary_dim),
+                Some(x.narrow(3, self.rotary_dim, head_dim - self.rotary_dim)),
+            )
+        };
+        let first = rot.clone().narrow(3, 0, half);
+        let second = rot.clone().narrow(3, half, half);
+        let rotated_half = Tensor::cat(vec![second.neg(), first], 3);
+        let out = rot * self.cos.clone() + rotated_half * self.sin.clone();
+        debug_assert_eq!(out.dims(), [b, h, t, self.rotary_dim]);
+        match pass {
+            Some(pass) => Tensor::cat(vec![out, pass], 3),
+            None => out,
+        }
+    }
+}
+
+/// A `[vocab, hidden]` matrix stored in row chunks of under [`MAX_CHUNK_BYTES`] each, serving
+/// as a token embedding (row lookup) and as an LM head (`h W^T`, kept transposed per chunk).
+#[derive(Module, Debug)]
+pub(crate) struct VocabMatrix {
+    /// `[rows_c, hidden]` per chunk, for lookups; empty when the matrix is only a head.
+    rows: Vec<Param<Tensor<2>>>,
+    /// `[hidden, rows_c]` per chunk, for the head; empty when the matrix is only an embedding.
+    columns: Vec<Param<Tensor<2>>>,
+    chunk_rows: usize,
+}
+
+/// What a [`VocabMatrix`] is used for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum VocabUse {
+    Embedding,
+    Head,
+    /// Tied embedding and head.
+    Both,
+}
+
+impl VocabMatrix {
+    pub(crate) fn load(
+        source: &dyn TensorSource,
+        name: &str,
+        vocab: usize,
+        hidden: usize,
+        usage: VocabUse,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let matrix = load_shaped(source, name, &[vocab, hidden])?;
+        Ok(Self::from_rows(&matrix.data, vocab, hidden, usage, device))
+    }
+
+    pub(crate) fn from_rows(
+        data: &[f32],
+        vocab: usize,
+        hidden: usize,
+        usage: VocabUse,
+        device: &Device,
+    ) -> Self {
+        let chunk_rows =
+            (MAX_CHUNK_BYTES / (hidden * std::mem::size_of::<f32>())).clamp(1, vocab.max(1));
+        Self::from_rows_in_chunks(data, vocab, hidden, usage, chunk_rows, device)
+    }
+
+    fn from_rows_in_chunks(
+        data: &[f32],
+        vocab: usize,
+        hidden: usize,
+        usage: VocabUse,
+        chunk_rows: usize,
+        device: &Device,
+    ) -> Self {
+        let mut rows = Vec::new();
+        let mut columns = Vec::new();
+        for start in (0..vocab).step_by(chunk_rows) {
+            let n = chunk_rows.min(vocab - start);
+            let chunk = &data[start * hidden..(start + n) * hidden];
+            if usage != VocabUse::Head {
+                rows.push(Param::from_tensor(to_device(
+                    chunk.to_vec(),
+                    [n, hidden],
+                    device,
+                )));
+            }
+            if usage != VocabUse::Embedding {
+                columns.push(Param::from_tensor(to_device(
+                    transpose(chunk, n, hidden),
+                    [hidden, n],
+                    device,
+                )));
+            }
+        }
+        Self {
+            rows,
+            columns,
+            chunk_rows,
+        }
+    }
+
+    /// Looks up `ids` (`[B, T]`, every id below the vocabulary size) as `[B, T, hidden]`.
+    pub(crate) fn embed(
+        &self,
+        ids: &[u32],
+        batch: usize,
+        len: usize,
+        device: &Device,
+    ) -> Tensor<3> {
+        let chunk_of = |id: u32| id as usize / self.chunk_rows;
+        let mut parts = Vec::new();
+        let mut order = Vec::with_capacity(ids.len());
+        for (c, chunk) in self.rows.iter().enumerate() {
+            let local: Vec<i64> = ids
+                .iter()
+                .filter(|&&id| chunk_of(id) == c)
+                .map(|&id| (id as usize - c * self.chunk_rows) as i64)
+                .collect();
+            if local.is_empty() {
+                continue;
+            }
+            order.extend(
+                ids.iter()
+                    .enumerate()
+                    .filter(|&(_, &id)| chunk_of(id) == c)
+                    .map(|(i, _)| i),
+            );
+            let n = local.len();
+            parts.push(chunk.val().select(
+                0,
+                Tensor::<1, Int>::from_data(TensorData::new(local, [n]), device),
+            ));
+        }
+        let gathered = if parts.len() == 1 {
+            parts.pop().expect("one part")
+        } else {
+            Tensor::cat(parts, 0)
+        };
+        let hidden = gathered.dims()[1];
+        // `gathered` is grouped by chunk; put the rows back in token order.
+        let restore = if order.iter().enumerate().all(|(i, &o)| i == o) {
+            gathered
+        } else {
+            let mut inverse = vec![0i64; order.len()];
+            for (at, &token) in order.iter().enumerate() {
+                inverse[token] = at as i64;
+            }
+            let n = inverse.len();
+            gathered.select(
+                0,
+                Tensor::<1, Int>::from_data(TensorData::new(inverse, [n]), device),
+            )
+        };
+        restore.reshape([batch, len, hidden])
+    }
+
+    /// Logits `[N, vocab]` for hidden rows `[N, hidden]`.
+    pub(crate) fn head(&self, h: Tensor<2>) -> Tensor<2> {
+        let parts: Vec<Tensor<2>> = self
+            .columns
+            .iter()
+            .map(|chunk| h.clone().matmul(chunk.val()))
+            .collect();
+        if parts.len() == 1 {
+            parts.into_iter().next().expect("one chunk")
+        } else {
+            Tensor::cat(parts, 1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> Device {
+        Device::default()
+    }
+
+    #[test]
+    fn chunked_embedding_and_head_equal_the_whole_matrix() {
+        let (vocab, hidden) = (7, 3);
+        let data: Vec<f32> = (0..vocab * hidden).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let matrix =
+            VocabMatrix::from_rows_in_chunks(&data, vocab, hidden, VocabUse::Both, 3, &device());
+        let whole = VocabMatrix::from_rows(&data, vocab, hidden, VocabUse::Both, &device());
+        assert_eq!(matrix.rows.len(), 3);
+        let ids = [6, 0, 4, 4, 1, 5];
+        let a: Vec<f32> = matrix
+            .embed(&ids, 2, 3, &device())
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        let b: Vec<f32> = whole
+            .embed(&ids, 2, 3, &device())
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        assert_eq!(a, b);
+        let expected: Vec<f32> = ids
+            .iter()
+            .flat_map(|&id| data[id as usize * hidden..(id as usize + 1) * hidden].to_vec())
+            .collect();
+        assert_eq!(a, expected);
+        let h = to_device(vec![1.0, -2.0, 0.25, 0.0, 1.0, 3.0], [2, hidden], &device());
+        let la: Vec<f32> = matrix
+            .head(h.clone())
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        let lb: Vec<f32> = whole.head(h).into_data().try_into_vec::<f32>().unwrap();
+        assert_eq!(la, lb);
+        assert_eq!(la.len(), 2 * vocab);
+    }
+
+    #[test]
+    fn the_gpt2_embedding_is_split_under_the_buffer_cap() {
+        let (vocab, hidden) = (50_257, 768);
+        let data = vec![0.0; vocab * hidden];
+        let matrix = VocabMatrix::from_rows(&data, vocab, hidden, VocabUse::Embedding, &device());
+        assert!(matrix.chunk_rows * hidden * 4 <= MAX_CHUNK_BYTES);
+        assert_eq!(matrix.rows.len(), 3);
+        assert_eq!(
+            matrix.rows.iter().map(|c| c.val().dims()[0]).sum::<usize>(),
+            vocab
+        );
+    }
+}
+
+/// `rope_parameters` of a transformers 5 `config.json`, which replaces the 4.x top-level
+/// `rope_theta`, `rope_scaling` and `partial_rotary_factor`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct RopeParameters {
+    pub rope_theta: Option<f64>,
+    pub rope_type: Option<String>,
+    pub partial_rotary_factor: Option<f64>,
+}
+
+/// An MLP nonlinearity, by its Hugging Face `hidden_act` / `activation_function` name.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Activation {
+    /// `gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`.
+    GeluTanh,
+    /// `gelu`: the exact erf form.
+    Gelu,
+}
+
+impl Activation {
+    pub(crate) fn from_hf(name: &str) -> Option<Self> {
+        match name {
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Self::GeluTanh),
+            "gelu" => Some(Self::Gelu),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Self::GeluTanh => activation::gelu_approximate(x),
+            Self::Gelu => activation::gelu(x),
+        }
+    }
+}

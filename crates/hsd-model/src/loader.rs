@@ -1,0 +1,266 @@
+//! From a model spec (registry name, `.gguf` file or Hugging Face directory) to a decoder,
+//! its tokenizer and a record of the files it came from.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use hsd_skip::ModelShapes;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::decoder::{Decoder, Model};
+use crate::gpt2::{Gpt2, Gpt2Config};
+use crate::llama::{Llama, LlamaConfig};
+use crate::phi::{Phi, PhiConfig};
+use crate::tokenizer::TextTokenizer;
+use crate::weights::{GgufModel, SafetensorsDir, TensorSource};
+use crate::{Backend, ModelError};
+
+/// Model names `load_model` resolves under `$HSD_MODELS` (default `./models`).
+pub const KNOWN_MODELS: &[(&str, &str)] = &[("smollm2-135m", "SmolLM2-135M-Instruct.Q4_1.gguf")];
+
+/// A file a model was read from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Where a loaded model came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModelSource {
+    /// The spec as given.
+    pub spec: String,
+    /// `model_type` of the configuration (`llama`, `qwen2`, `gpt2`, `phi`).
+    pub architecture: String,
+    pub files: Vec<SourceFile>,
+}
+
+/// A decoder with everything needed to turn text into tokens and back.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub decoder: Decoder,
+    /// Absent for a directory without `tokenizer.json`.
+    pub tokenizer: Option<TextTokenizer>,
+    pub chat_template: Option<String>,
+    pub shapes: ModelShapes,
+    pub source: ModelSource,
+}
+
+impl LoadedModel {
+    pub fn tokenizer(&self) -> Result<&TextTokenizer, ModelError> {
+        self.tokenizer
+            .as_ref()
+            .ok_or_else(|| ModelError::ModelSpec {
+                spec: self.source.spec.clone(),
+                reason: "has no tokenizer.json".into(),
+            })
+    }
+}
+
+/// Loads `spec`: a name from [`KNOWN_MODELS`], a `.gguf` file, or a Hugging Face directory
+/// (`config.json`, `model.safetensors` or a sharded index, optionally `tokenizer.json`).
+pub fn load_model(spec: &str, backend: Backend) -> Result<LoadedModel, ModelError> {
+    let device = backend.device()?;
+    let path = resolve(spec)?;
+    let spec_error = |reason: String| ModelError::ModelSpec {
+        spec: spec.to_string(),
+        reason,
+    };
+    if path.is_dir() {
+        let config_path = path.join("config.json");
+        let text = std::fs::read_to_string(&config_path).map_err(|source| ModelError::Io {
+            path: config_path.clone(),
+            source,
+        })?;
+        let config: Value = serde_json::from_str(&text).map_err(|source| ModelError::Config {
+            path: config_path.display().to_string(),
+            source,
+        })?;
+        let weights = SafetensorsDir::open(&path)?;
+        let (model, architecture) = build(
+            &config,
+            &config_path.display().to_string(),
+            &weights,
+            &device,
+        )?;
+        let tokenizer_path = path.join("tokenizer.json");
+        let tokenizer =
+            if tokenizer_path.exists() {
+                Some(TextTokenizer::from_file(&tokenizer_path).map_err(|e| {
+                    ModelError::Tokenizer(format!("{}: {e}", tokenizer_path.display()))
+                })?)
+            } else {
+                None
+            };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+            .map_err(|source| ModelError::Io {
+                path: path.clone(),
+                source,
+            })?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|e| e == "safetensors" || e == "json")
+            })
+            .collect();
+        files.sort();
+        let decoder = Decoder::new(model, device);
+        let shapes = decoder.shapes();
+        Ok(LoadedModel {
+            decoder,
+            tokenizer,
+            chat_template: chat_template_of(&path),
+            shapes,
+            source: ModelSource {
+                spec: spec.to_string(),
+                architecture,
+                files: files
+                    .iter()
+                    .map(|f| describe(f))
+                    .collect::<Result<_, _>>()?,
+            },
+        })
+    } else if path.extension().is_some_and(|e| e == "gguf") {
+        let gguf = GgufModel::open(&path)?;
+        let config = gguf.config_json()?;
+        let (model, architecture) = build(&config, &path.display().to_string(), &gguf, &device)?;
+        let tokenizer = gguf.tokenizer()?;
+        let decoder = Decoder::new(model, device);
+        let shapes = decoder.shapes();
+        Ok(LoadedModel {
+            decoder,
+            tokenizer: Some(tokenizer),
+            chat_template: gguf.chat_template().map(str::to_owned),
+            shapes,
+            source: ModelSource {
+                spec: spec.to_string(),
+                architecture,
+                files: vec![describe(&path)?],
+            },
+        })
+    } else {
+        Err(spec_error(format!(
+            "{} is neither a directory nor a .gguf file",
+            path.display()
+        )))
+    }
+}
+
+/// The models directory: `$HSD_MODELS`, else `./models`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("HSD_MODELS").map_or_else(|| PathBuf::from("models"), PathBuf::from)
+}
+
+fn resolve(spec: &str) -> Result<PathBuf, ModelError> {
+    if let Some((_, file)) = KNOWN_MODELS.iter().find(|(name, _)| *name == spec) {
+        let path = models_dir().join(file);
+        return if path.exists() {
+            Ok(path)
+        } else {
+            Err(ModelError::ModelSpec {
+                spec: spec.to_string(),
+                reason: format!("{} does not exist (set HSD_MODELS)", path.display()),
+            })
+        };
+    }
+    let path = PathBuf::from(spec);
+    if path.exists() {
+        Ok(path)
+    } else {
+        let names: Vec<&str> = KNOWN_MODELS.iter().map(|(name, _)| *name).collect();
+        Err(ModelError::ModelSpec {
+            spec: spec.to_string(),
+            reason: format!(
+                "no such file or directory, and not a known name ({})",
+                names.join(", ")
+            ),
+        })
+    }
+}
+
+/// Builds the architecture `config` names from `weights`.
+pub(crate) fn build(
+    config: &Value,
+    path: &str,
+    weights: &dyn TensorSource,
+    device: &burn::tensor::Device,
+) -> Result<(Model, String), ModelError> {
+    let model_type = config
+        .get("model_type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let model = match model_type.as_str() {
+        "gpt2" => Model::Gpt2(Gpt2::load(
+            &from_value::<Gpt2Config>(config, path)?,
+            path,
+            weights,
+            device,
+        )?),
+        "llama" | "mistral" | "qwen2" | "smollm" => Model::Llama(Llama::load(
+            &from_value::<LlamaConfig>(config, path)?,
+            path,
+            weights,
+            device,
+        )?),
+        "phi" => Model::Phi(Phi::load(
+            &from_value::<PhiConfig>(config, path)?,
+            path,
+            weights,
+            device,
+        )?),
+        _ => {
+            return Err(ModelError::UnsupportedArchitecture {
+                path: path.to_string(),
+                model_type,
+            });
+        }
+    };
+    Ok((model, model_type))
+}
+
+fn from_value<T: serde::de::DeserializeOwned>(config: &Value, path: &str) -> Result<T, ModelError> {
+    T::deserialize(config).map_err(|source| ModelError::Config {
+        path: path.to_string(),
+        source,
+    })
+}
+
+fn chat_template_of(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("tokenizer_config.json")).ok()?;
+    let config: Value = serde_json::from_str(&text).ok()?;
+    config.get("chat_template")?.as_str().map(str::to_owned)
+}
+
+fn describe(path: &Path) -> Result<SourceFile, ModelError> {
+    let io = |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buffer).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        bytes += n as u64;
+    }
+    let sha256 = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(SourceFile {
+        path: path.to_path_buf(),
+        bytes,
+        sha256,
+    })
+}

@@ -1,0 +1,93 @@
+//! SmolLM2-135M-Instruct (Q4_1 GGUF) against transformers' reading of the same file
+//! (`fixtures/smollm2_reference.json`, made by `fixtures/make_fixtures.py --smollm2`).
+//! Skipped with a notice when the model file is absent.
+
+use std::path::PathBuf;
+
+use hsd_model::{Backend, Batch, GenerateConfig, load_model};
+use hsd_skip::{LayerPlan, StepContext, Strategy};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Prompt {
+    text: String,
+    ids: Vec<u32>,
+    top_ids: Vec<u32>,
+    top_logits: Vec<f32>,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    prompts: Vec<Prompt>,
+    greedy: Vec<u32>,
+}
+
+struct Full;
+
+impl Strategy for Full {
+    fn name(&self) -> &str {
+        "full"
+    }
+    fn plan(&mut self, cx: &StepContext) -> LayerPlan {
+        LayerPlan::full(cx.layers)
+    }
+}
+
+#[test]
+fn smollm2_matches_transformers() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let models = std::env::var_os("HSD_MODELS").map_or_else(|| root.join("models"), PathBuf::from);
+    let path = models.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !path.exists() {
+        eprintln!("skipping: {} is absent", path.display());
+        return;
+    }
+    let model = load_model(path.to_str().unwrap(), Backend::Flex).unwrap();
+    let tokenizer = model.tokenizer().unwrap();
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2_reference.json"),
+    )
+    .unwrap();
+    let reference: Reference = serde_json::from_str(&text).unwrap();
+    for prompt in &reference.prompts {
+        assert_eq!(
+            tokenizer.encode(&prompt.text, false).unwrap(),
+            prompt.ids,
+            "{:?}",
+            prompt.text
+        );
+        let (logits, _) = model
+            .decoder
+            .prefill(&Batch::new(vec![prompt.ids.clone()], 0).unwrap(), 0)
+            .unwrap();
+        let row = logits.to_rows().unwrap().remove(0);
+        let mut order: Vec<usize> = (0..row.len()).collect();
+        order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+        let top: Vec<u32> = order[..5].iter().map(|&i| i as u32).collect();
+        assert_eq!(top, prompt.top_ids, "{:?}", prompt.text);
+        for (&id, &want) in prompt.top_ids.iter().zip(&prompt.top_logits) {
+            let got = row[id as usize];
+            assert!(
+                (got - want).abs() <= 1e-3 * want.abs().max(1.0),
+                "{:?}: id {id}: {got} vs {want}",
+                prompt.text
+            );
+        }
+    }
+    let first = &reference.prompts[0];
+    assert_eq!(first.text, "The capital of France is");
+    assert_eq!(
+        tokenizer.decode(&first.top_ids[..1], false).unwrap(),
+        " Paris"
+    );
+    let config = GenerateConfig {
+        max_new_tokens: reference.greedy.len(),
+        eos_ids: vec![],
+        pad_id: 0,
+    };
+    let out = model
+        .decoder
+        .generate(std::slice::from_ref(&first.ids), &mut Full, &config)
+        .unwrap();
+    assert_eq!(out.rows[0].tokens, reference.greedy);
+}
