@@ -16,17 +16,23 @@ pub struct LayerSet {
 impl LayerSet {
     /// Every layer of a `universe`-layer stack.
     pub fn all(universe: usize) -> Self {
-        Self { members: vec![true; universe] }
+        Self {
+            members: vec![true; universe],
+        }
     }
 
     /// No layer of a `universe`-layer stack.
     pub fn empty(universe: usize) -> Self {
-        Self { members: vec![false; universe] }
+        Self {
+            members: vec![false; universe],
+        }
     }
 
     /// The layers `i` for which `keep(i)` holds.
     pub fn from_fn(universe: usize, keep: impl FnMut(usize) -> bool) -> Self {
-        Self { members: (0..universe).map(keep).collect() }
+        Self {
+            members: (0..universe).map(keep).collect(),
+        }
     }
 
     /// The layers listed in `layers`; indices at or past `universe` are ignored.
@@ -71,7 +77,11 @@ impl LayerSet {
 
     /// The member layers in increasing order.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.members.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i)
+        self.members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| **m)
+            .map(|(i, _)| i)
     }
 
     /// Whether every member of `self` is a member of `other` (universes may differ).
@@ -111,7 +121,16 @@ pub struct LayerPlan {
 impl LayerPlan {
     /// Vanilla decoding: every layer runs, nothing is checked.
     pub fn full(layers: usize) -> Self {
-        Self { run: LayerSet::all(layers), kv_fill: KvFill::Propagate, checks: LayerSet::empty(layers) }
+        Self {
+            run: LayerSet::all(layers),
+            kv_fill: KvFill::Propagate,
+            checks: LayerSet::empty(layers),
+        }
+    }
+
+    /// This plan with `checks` replaced.
+    pub fn with_checks(self, checks: LayerSet) -> Self {
+        Self { checks, ..self }
     }
 }
 
@@ -187,8 +206,19 @@ pub trait Strategy {
     }
 
     /// Called after each checked `layer` with one signal per sequence; `true` stops the stack.
-    fn exit_after(&mut self, _cx: &StepContext, _layer: usize, _signals: &[LayerSignal<'_>]) -> bool {
+    fn exit_after(
+        &mut self,
+        _cx: &StepContext,
+        _layer: usize,
+        _signals: &[LayerSignal<'_>],
+    ) -> bool {
         false
+    }
+
+    /// What the strategy observed while decoding, for the run's records (the oracle's
+    /// per-token exit layers); `None` for strategies that observe nothing.
+    fn diagnostics(&self) -> Option<serde_json::Value> {
+        None
     }
 }
 

@@ -1,0 +1,361 @@
+//! The strategy registry: the manifest form of every strategy, and the one place that turns a
+//! name and knobs into a [`Strategy`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::strategy::calm::CalmConfig;
+use crate::strategy::d3::D3Config;
+use crate::strategy::early_exit::EarlyExitConfig;
+use crate::strategy::full::{Full, FullConfig};
+use crate::strategy::hsd::HsdConfig;
+use crate::strategy::oracle::{Oracle, OracleConfig};
+use crate::strategy::random::RandomConfig;
+use crate::strategy::skipdecode::SkipDecodeConfig;
+use crate::strategy::static_skip::StaticConfig;
+use crate::{SkipError, Strategy};
+
+/// A strategy and its knobs, as a manifest table (`name = "hsd"`, then the knobs) or
+/// [`StrategyConfig::from_settings`] gives it. Every variant takes `target_skip_ratio`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum StrategyConfig {
+    Full(FullConfig),
+    Hsd(HsdConfig),
+    #[serde(rename = "skipdecode")]
+    SkipDecode(SkipDecodeConfig),
+    Calm(CalmConfig),
+    Static(StaticConfig),
+    EarlyExit(EarlyExitConfig),
+    D3(D3Config),
+    Random(RandomConfig),
+    Oracle(OracleConfig),
+}
+
+impl StrategyConfig {
+    /// Every registered name, in the order the README lists them.
+    pub const NAMES: [&'static str; 9] = [
+        "full",
+        "hsd",
+        "skipdecode",
+        "calm",
+        "static",
+        "early_exit",
+        "d3",
+        "random",
+        "oracle",
+    ];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Full(_) => "full",
+            Self::Hsd(_) => "hsd",
+            Self::SkipDecode(_) => "skipdecode",
+            Self::Calm(_) => "calm",
+            Self::Static(_) => "static",
+            Self::EarlyExit(_) => "early_exit",
+            Self::D3(_) => "d3",
+            Self::Random(_) => "random",
+            Self::Oracle(_) => "oracle",
+        }
+    }
+
+    /// The strategy `name` with its default knobs.
+    pub fn named(name: &str) -> Result<Self, SkipError> {
+        Self::from_settings(name, &[] as &[&str])
+    }
+
+    /// Parses `key=value` settings (the CLI's `--set`) for strategy `name`. A value is read as
+    /// JSON when it parses as JSON (`4`, `0.5`, `true`) and as a string otherwise (`none`);
+    /// `reference.key=value` sets a knob of `random`'s reference. Unknown keys are errors
+    /// naming the key and the strategy.
+    pub fn from_settings(name: &str, settings: &[impl AsRef<str>]) -> Result<Self, SkipError> {
+        let mut table = Map::new();
+        table.insert("name".into(), Value::String(name.into()));
+        for setting in settings {
+            let setting = setting.as_ref();
+            let malformed = || SkipError::MalformedSetting {
+                strategy: name.into(),
+                setting: setting.into(),
+            };
+            let (path, raw) = setting.split_once('=').ok_or_else(malformed)?;
+            let value = serde_json::from_str(raw.trim())
+                .unwrap_or_else(|_| Value::String(raw.trim().into()));
+            let mut keys = path.trim().split('.').peekable();
+            let mut node = &mut table;
+            while let Some(key) = keys.next() {
+                if key.is_empty() {
+                    return Err(malformed());
+                }
+                if keys.peek().is_none() {
+                    node.insert(key.into(), value);
+                    break;
+                }
+                let child = node.entry(key).or_insert_with(|| Value::Object(Map::new()));
+                node = child.as_object_mut().ok_or_else(malformed)?;
+            }
+        }
+        serde_json::from_value(Value::Object(table)).map_err(|e| SkipError::Config {
+            strategy: name.into(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn target_skip_ratio(&self) -> Option<f64> {
+        match self {
+            Self::Full(c) => c.target_skip_ratio,
+            Self::Hsd(c) => c.target_skip_ratio,
+            Self::SkipDecode(c) => c.target_skip_ratio,
+            Self::Calm(c) => c.target_skip_ratio,
+            Self::Static(c) => c.target_skip_ratio,
+            Self::EarlyExit(c) => c.target_skip_ratio,
+            Self::D3(c) => c.target_skip_ratio,
+            Self::Random(c) => c.target_skip_ratio,
+            Self::Oracle(c) => c.target_skip_ratio,
+        }
+    }
+
+    pub fn set_target_skip_ratio(&mut self, target: f64) {
+        let slot = match self {
+            Self::Full(c) => &mut c.target_skip_ratio,
+            Self::Hsd(c) => &mut c.target_skip_ratio,
+            Self::SkipDecode(c) => &mut c.target_skip_ratio,
+            Self::Calm(c) => &mut c.target_skip_ratio,
+            Self::Static(c) => &mut c.target_skip_ratio,
+            Self::EarlyExit(c) => &mut c.target_skip_ratio,
+            Self::D3(c) => &mut c.target_skip_ratio,
+            Self::Random(c) => &mut c.target_skip_ratio,
+            Self::Oracle(c) => &mut c.target_skip_ratio,
+        };
+        *slot = Some(target);
+    }
+
+    /// Whether the layers that run depend on the data (the plan is then an upper plan).
+    pub fn is_dynamic(&self) -> bool {
+        matches!(self, Self::Calm(_) | Self::Oracle(_))
+    }
+
+    /// The same strategy with every knob filled in: solved from `target_skip_ratio` when one
+    /// is given (for `max_new_tokens` generated tokens after an empty prompt), else defaulted.
+    /// The target stays in the result for the record.
+    pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
+        Ok(match self {
+            Self::Full(c) => Self::Full(c.solve(layers, max_new_tokens)?),
+            Self::Hsd(c) => Self::Hsd(c.solve(layers, max_new_tokens)?),
+            Self::SkipDecode(c) => Self::SkipDecode(c.solve(layers, max_new_tokens)?),
+            Self::Calm(c) => Self::Calm(c.solve(layers, max_new_tokens)?),
+            Self::Static(c) => Self::Static(c.solve(layers, max_new_tokens)?),
+            Self::EarlyExit(c) => Self::EarlyExit(c.solve(layers, max_new_tokens)?),
+            Self::D3(c) => Self::D3(c.solve(layers, max_new_tokens)?),
+            Self::Random(c) => Self::Random(c.solve(layers, max_new_tokens)?),
+            Self::Oracle(c) => Self::Oracle(c.solve(layers, max_new_tokens)?),
+        })
+    }
+
+    /// The solved knobs as a JSON object (everything but `name`), for reports and records.
+    pub fn solved_knobs(
+        &self,
+        layers: usize,
+        max_new_tokens: usize,
+    ) -> Result<Map<String, Value>, SkipError> {
+        let solved = self.solve(layers, max_new_tokens)?;
+        match serde_json::to_value(&solved) {
+            Ok(Value::Object(mut knobs)) => {
+                knobs.remove("name");
+                Ok(knobs)
+            }
+            other => Err(SkipError::Config {
+                strategy: self.name().into(),
+                message: format!("solved knobs did not serialize to an object: {other:?}"),
+            }),
+        }
+    }
+
+    /// The strategy for an `L`-layer model generating up to `max_new_tokens` tokens.
+    pub fn build(
+        &self,
+        layers: usize,
+        max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+        Ok(match self.solve(layers, max_new_tokens)? {
+            Self::Full(_) => Box::new(Full),
+            Self::Hsd(c) => Box::new(c.build(layers)?),
+            Self::SkipDecode(c) => Box::new(c.build(layers)?),
+            Self::Calm(c) => Box::new(c.build(layers)?),
+            Self::Static(c) => Box::new(c.build(layers)?),
+            Self::EarlyExit(c) => Box::new(c.build(layers)?),
+            Self::D3(c) => Box::new(c.build(layers)?),
+            Self::Random(c) => Box::new(c.build(layers, max_new_tokens)?),
+            Self::Oracle(_) => Box::new(Oracle::new()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{KvFill, StepContext, skip_ratio, static_schedule};
+    use proptest::prelude::*;
+
+    fn ratio_of(config: &StrategyConfig, layers: usize, tokens: usize) -> f64 {
+        skip_ratio(&static_schedule(
+            &mut *config.build(layers, tokens).unwrap(),
+            layers,
+            tokens,
+            0,
+        ))
+    }
+
+    #[test]
+    fn a_manifest_table_deserializes_with_its_knobs() {
+        let config: StrategyConfig =
+            toml::from_str("name = \"hsd\"\nlevels = 3\nkv_fill = \"none\"\n").unwrap();
+        let expected = HsdConfig {
+            levels: Some(3),
+            kv_fill: KvFill::None,
+            ..Default::default()
+        };
+        assert_eq!(config, StrategyConfig::Hsd(expected));
+        let random: StrategyConfig = toml::from_str(
+            "name = \"random\"\nseed = 3\n[reference]\nname = \"skipdecode\"\nmin_layers = 4\n",
+        )
+        .unwrap();
+        assert_eq!(
+            random,
+            StrategyConfig::from_settings(
+                "random",
+                &[
+                    "seed=3",
+                    "reference.name=skipdecode",
+                    "reference.min_layers=4"
+                ]
+            )
+            .unwrap()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_the_strategy() {
+        let err = StrategyConfig::from_settings("skipdecode", &["min_layers=4", "levels=2"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("skipdecode") && err.contains("levels"),
+            "{err}"
+        );
+        let err = toml::from_str::<StrategyConfig>("name = \"calm\"\nthreshhold = 0.9\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("threshhold"), "{err}");
+        let err = StrategyConfig::from_settings("hsd", &["levels"]).unwrap_err();
+        assert!(matches!(err, SkipError::MalformedSetting { .. }), "{err}");
+        assert!(
+            StrategyConfig::named("skip_everything")
+                .unwrap_err()
+                .to_string()
+                .contains("skip_everything")
+        );
+    }
+
+    #[test]
+    fn settings_read_json_scalars_and_bare_words() {
+        let config = StrategyConfig::from_settings(
+            "calm",
+            &["threshold=0.8", "measure=state", "min_exit=2"],
+        )
+        .unwrap();
+        let StrategyConfig::Calm(calm) = config else {
+            panic!("not calm: {config:?}")
+        };
+        assert_eq!((calm.threshold, calm.min_exit), (Some(0.8), 2));
+    }
+
+    #[test]
+    fn every_name_round_trips_and_full_skips_nothing() {
+        for name in StrategyConfig::NAMES {
+            let config = StrategyConfig::named(name).unwrap();
+            assert_eq!(config.name(), name);
+            let json = serde_json::to_string(&config).unwrap();
+            assert_eq!(
+                serde_json::from_str::<StrategyConfig>(&json).unwrap(),
+                config
+            );
+        }
+        let full = StrategyConfig::named("full").unwrap();
+        for plan in static_schedule(&mut *full.build(24, 16).unwrap(), 24, 16, 9) {
+            assert_eq!(plan.run.count(), 24);
+        }
+    }
+
+    #[test]
+    fn solved_knobs_report_what_the_target_chose() {
+        let config =
+            StrategyConfig::from_settings("early_exit", &["target_skip_ratio=0.25"]).unwrap();
+        let knobs = config.solved_knobs(12, 32).unwrap();
+        assert_eq!(knobs["n_layers"], 9);
+        assert_eq!(knobs["target_skip_ratio"], 0.25);
+    }
+
+    #[test]
+    fn targets_outside_the_unit_interval_are_rejected() {
+        let config = StrategyConfig::from_settings("hsd", &["target_skip_ratio=1.5"]).unwrap();
+        assert!(matches!(
+            config.build(12, 8),
+            Err(SkipError::TargetOutOfRange { .. })
+        ));
+    }
+
+    fn with_target(name: &str, target: f64) -> StrategyConfig {
+        let mut config = StrategyConfig::named(name).unwrap();
+        config.set_target_skip_ratio(target);
+        config
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn plans_cover_every_layer(layers in 2usize..40, tokens in 1usize..40, prompt in 0usize..50, name in 0usize..9) {
+            let name = StrategyConfig::NAMES[name];
+            let settings: &[&str] = match name {
+                "calm" => &["threshold=0.9"],
+                "skipdecode" => &["min_layers=1"],
+                "early_exit" => &["n_layers=1"],
+                _ => &[],
+            };
+            let config = StrategyConfig::from_settings(name, settings).unwrap();
+            let mut strategy = config.build(layers, tokens).unwrap();
+            for t in 0..tokens {
+                let plan = strategy.plan(&StepContext { t, max_new_tokens: tokens, prompt_len: prompt, layers });
+                prop_assert_eq!(plan.run.universe(), layers);
+                prop_assert_eq!(plan.checks.universe(), layers);
+                prop_assert!(!plan.run.is_empty());
+            }
+        }
+
+        #[test]
+        fn a_solved_target_is_met_within_one_layer_in_l(
+            layers in 2usize..40, tokens in 1usize..100, target in 0.0f64..0.95, name in 0usize..6,
+        ) {
+            let name = ["hsd", "skipdecode", "static", "early_exit", "d3", "random"][name];
+            let config = with_target(name, target);
+            if let Ok(solved) = config.solve(layers, tokens) {
+                let realized = ratio_of(&solved, layers, tokens);
+                prop_assert!((realized - target).abs() <= 1.0 / layers as f64 + 1e-12, "{solved:?}: {realized}");
+                prop_assert_eq!(realized, ratio_of(&config, layers, tokens));
+            }
+        }
+
+        #[test]
+        fn continuous_strategies_reach_every_target_in_their_range(
+            layers in 12usize..40, tokens in 8usize..100, target in 0.0f64..0.5,
+        ) {
+            for name in ["early_exit", "skipdecode", "d3"] {
+                prop_assert!(with_target(name, target).solve(layers, tokens).is_ok(), "{} {}", name, target);
+            }
+            if target >= 0.3 {
+                prop_assert!(with_target("hsd", target).solve(layers, tokens).is_ok(), "hsd {}", target);
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! One file per strategy, each opening with its rule.
+
+pub mod calm;
+pub mod d3;
+pub mod early_exit;
+pub mod full;
+pub mod hsd;
+pub mod oracle;
+pub mod random;
+pub mod skipdecode;
+pub mod static_skip;

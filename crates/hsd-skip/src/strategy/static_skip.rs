@@ -1,0 +1,110 @@
+//! A constant interleave: HSD with a single level. Of the layers `1..=L`, layer `i` runs iff
+//! `i mod (s+1) == 0` for every token (0-based index `j` iff `(j+1) mod (s+1) == 0`), plus
+//! layer `L` with `keep_last`. The set never changes, so a skipped layer is one no generated
+//! token ever attends at: `kv_fill = none` by default loses nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::schedule::{Search, check_shape, check_target, ratio_of};
+use crate::strategy::hsd::forwarded;
+use crate::{KvFill, LayerPlan, LayerSet, SkipError, StepContext, Strategy};
+
+const NAME: &str = "static";
+
+/// The manifest form of [`StaticSkip`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticConfig {
+    /// Layers skipped between forwarded ones, `s` (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<usize>,
+    #[serde(default)]
+    pub keep_last: bool,
+    #[serde(default = "default_kv_fill")]
+    pub kv_fill: KvFill,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_skip_ratio: Option<f64>,
+}
+
+fn default_kv_fill() -> KvFill {
+    KvFill::None
+}
+
+impl Default for StaticConfig {
+    fn default() -> Self {
+        Self {
+            skip: None,
+            keep_last: false,
+            kv_fill: default_kv_fill(),
+            target_skip_ratio: None,
+        }
+    }
+}
+
+impl StaticConfig {
+    pub const DEFAULT_SKIP: usize = 1;
+
+    /// Fills `skip`; with a target, the `s` in `0..L` nearest it.
+    pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
+        check_shape(NAME, layers, max_new_tokens)?;
+        let Some(target) = self.target_skip_ratio else {
+            let solved = Self {
+                skip: Some(self.skip.unwrap_or(Self::DEFAULT_SKIP)),
+                ..self.clone()
+            };
+            solved.build(layers)?;
+            return Ok(solved);
+        };
+        check_target(NAME, target)?;
+        let mut search = Search::new(NAME, target);
+        for skip in self.skip.map_or((0..layers).collect(), |s| vec![s]) {
+            let run = forwarded(layers, skip, self.keep_last).count();
+            search.offer(
+                Self {
+                    skip: Some(skip),
+                    ..self.clone()
+                },
+                ratio_of(run, layers, 1),
+            );
+        }
+        let (solved, _) = search.finish(layers, max_new_tokens)?;
+        solved.build(layers)?;
+        Ok(solved)
+    }
+
+    pub fn build(&self, layers: usize) -> Result<StaticSkip, SkipError> {
+        let skip = self.skip.unwrap_or(Self::DEFAULT_SKIP);
+        if skip >= layers {
+            return Err(SkipError::InvalidKnob {
+                strategy: NAME,
+                knob: "skip",
+                reason: format!("= {skip} would run no layer of {layers}"),
+            });
+        }
+        Ok(StaticSkip {
+            run: forwarded(layers, skip, self.keep_last),
+            kv_fill: self.kv_fill,
+        })
+    }
+}
+
+/// The static interleave: see the module documentation for the rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StaticSkip {
+    run: LayerSet,
+    kv_fill: KvFill,
+}
+
+impl Strategy for StaticSkip {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn plan(&mut self, cx: &StepContext) -> LayerPlan {
+        LayerPlan {
+            run: self.run.clone(),
+            kv_fill: self.kv_fill,
+            checks: LayerSet::empty(cx.layers),
+        }
+    }
+}
