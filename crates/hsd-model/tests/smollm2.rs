@@ -1,10 +1,13 @@
 //! SmolLM2-135M-Instruct (Q4_1 GGUF) against transformers' reading of the same file
 //! (`fixtures/smollm2_reference.json`, made by `fixtures/make_fixtures.py --smollm2`).
-//! Skipped with a notice when the model file is absent.
+//! Skipped with a notice when the model file is absent. Runs on the backend
+//! `backend::test_backend` picks.
+
+mod backend;
 
 use std::path::PathBuf;
 
-use hsd_model::{Backend, Batch, GenerateConfig, load_model};
+use hsd_model::{Batch, GenerateConfig, load_model};
 use hsd_skip::{LayerPlan, StepContext, Strategy};
 use serde::Deserialize;
 
@@ -42,7 +45,7 @@ fn smollm2_matches_transformers() {
         eprintln!("skipping: {} is absent", path.display());
         return;
     }
-    let model = load_model(path.to_str().unwrap(), Backend::Flex).unwrap();
+    let model = load_model(path.to_str().unwrap(), backend::test_backend()).unwrap();
     let tokenizer = model.tokenizer().unwrap();
     let text = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2_reference.json"),

@@ -1,9 +1,12 @@
 //! The decoders against Hugging Face transformers on tiny random models (fixtures made by
-//! `fixtures/make_fixtures.py`), and the plan executor's contract.
+//! `fixtures/make_fixtures.py`), and the plan executor's contract, on the backend
+//! `backend::test_backend` picks.
+
+mod backend;
 
 use std::path::PathBuf;
 
-use hsd_model::{Backend, Batch, Cache, Decoder, GenerateConfig, LoadedModel, Logits, load_model};
+use hsd_model::{Batch, Cache, Decoder, GenerateConfig, LoadedModel, Logits, load_model};
 use hsd_skip::{KvFill, LayerPlan, LayerSet, LayerSignal, SignalKind, StepContext, Strategy};
 use serde::Deserialize;
 
@@ -24,7 +27,7 @@ fn fixture(arch: &str) -> (LoadedModel, Reference) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/tiny")
         .join(arch);
-    let model = load_model(dir.to_str().unwrap(), Backend::Flex).unwrap();
+    let model = load_model(dir.to_str().unwrap(), backend::test_backend()).unwrap();
     let text = std::fs::read_to_string(dir.join("reference.json")).unwrap();
     (model, serde_json::from_str(&text).unwrap())
 }

@@ -1,0 +1,17 @@
+//! Arbitrary bytes as a GGUF file: parsing, and everything a parsed file offers, must return
+//! errors, never panic or allocate beyond what the input's size allows.
+#![no_main]
+
+use hsd_model::weights::{GgufModel, TensorSource};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(model) = GgufModel::from_bytes(data.to_vec(), "fuzz.gguf") {
+        for name in model.names() {
+            let _ = model.load(&name);
+        }
+        let _ = model.config_json();
+        let _ = model.tokenizer();
+        let _ = model.chat();
+    }
+});
