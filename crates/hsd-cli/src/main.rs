@@ -1,11 +1,19 @@
 //! `hsd`: hierarchical skip decoding experiments from the command line.
 
 mod cmd;
+mod manifest;
+mod records;
+mod report;
+mod summary;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "hsd", version, about = "Training-free layer skipping for autoregressive decoding: run, score and report experiments")]
+#[command(
+    name = "hsd",
+    version,
+    about = "Training-free layer skipping for autoregressive decoding: run, score and report experiments"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,11 +37,16 @@ enum Command {
     Merge(cmd::merge::Args),
     /// Regenerate tables and figures from `results/` alone.
     Report(cmd::report::Args),
+    /// Time prefill and decode (tokens/s, peak memory) and a strategy's speed-up over `full`.
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HSD_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HSD_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
@@ -45,5 +58,6 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => cmd::run::run(args),
         Command::Merge(args) => cmd::merge::run(args),
         Command::Report(args) => cmd::report::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     }
 }
