@@ -34,7 +34,9 @@ impl Backend {
 
     /// The backends compiled in, in [`Backend::ALL`] order.
     pub fn compiled() -> impl Iterator<Item = Backend> {
-        Self::ALL.into_iter().filter(|backend| backend.is_compiled())
+        Self::ALL
+            .into_iter()
+            .filter(|backend| backend.is_compiled())
     }
 
     pub fn name(self) -> &'static str {
