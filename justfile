@@ -17,9 +17,22 @@ setup:
     scripts/fetch-wordnet.sh "$HSD_WORDNET"
     cargo build --release -p hsd-cli
 
-# Every test of the workspace (release profile: debug-built tensor code is far too slow), then lints.
-test: setup
+# The whole test suite: every workspace test on the default Flex backend, the model tests on
+# libtorch, wgpu and ndarray, then fmt and clippy.
+test: setup test-flex test-backends lint
+
+# Every test of the workspace (release profile: debug-built tensor code is far too slow).
+test-flex: setup
     cargo test --release --workspace
+
+# hsd-model's tests on tch (installs torch==2.9.0 into HSD_TCH_VENV), wgpu (Mesa's CPU Vulkan
+# driver, installed with apt when missing) and ndarray.
+test-backends: setup
+    scripts/install-vulkan.sh
+    scripts/test-backends.sh
+
+# Formatting and lints, warnings as errors.
+lint:
     cargo fmt --all --check
     cargo clippy --release --workspace --all-targets -- -D warnings
 

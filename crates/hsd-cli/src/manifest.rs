@@ -145,6 +145,20 @@ pub struct DatasetBlock {
     pub max_source_tokens: Option<usize>,
     /// Metric names (`hsd_metrics::by_name`); the dataset family's defaults when absent.
     pub metrics: Option<Vec<String>>,
+    /// Where CALM's threshold is calibrated when a run gives a target instead of a threshold;
+    /// `dev` when the dataset has a dev split here, `tail` otherwise.
+    pub calibration: Option<Calibration>,
+}
+
+/// The examples CALM's threshold is bisected on: never ones that are scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Calibration {
+    /// The first `batch_size` examples of the dataset's dev split.
+    Dev,
+    /// The last `batch_size` examples of the evaluated split, which must lie past the
+    /// profile's example limit (CNN/DM and XSum have no dev split here).
+    Tail,
 }
 
 impl DatasetBlock {

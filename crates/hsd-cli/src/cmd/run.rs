@@ -20,7 +20,7 @@ use hsd_skip::{Oracle, SkipStats, StrategyConfig};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{DatasetBlock, Expansion, Manifest, ModelBlock, Run};
+use crate::manifest::{Calibration, DatasetBlock, Expansion, Manifest, ModelBlock, Run};
 use crate::records::{Appender, Record, Timing, done, recover, write_atomic};
 
 #[derive(clap::Args)]
@@ -415,15 +415,45 @@ impl Sweep<'_> {
         let needs = runs
             .iter()
             .any(|r| matches!(&r.strategy, StrategyConfig::Calm(c) if c.threshold.is_none()));
-        if !needs || block.name.split_file(hsd_data::Split::Dev).is_none() {
+        if !needs {
             return Ok(None);
         }
-        let mut dev = block.clone();
-        dev.split = hsd_data::Split::Dev;
-        dev.path = None;
-        dev.shots = 0;
-        let examples = load_examples(&dev, Some(self.manifest.batch_size), data_root)?;
-        let prompts = self.prompts(&dev, &examples, data_root)?;
+        let has_dev = block.name.split_file(hsd_data::Split::Dev).is_some();
+        let size = self.manifest.batch_size;
+        let (source, examples) = match block.calibration.unwrap_or(if has_dev {
+            Calibration::Dev
+        } else {
+            Calibration::Tail
+        }) {
+            Calibration::Dev => {
+                if !has_dev {
+                    bail!(
+                        "{}: calibration = \"dev\" but the dataset has no dev split here; use \"tail\" or give calm a threshold",
+                        block.name
+                    );
+                }
+                let mut dev = block.clone();
+                dev.split = hsd_data::Split::Dev;
+                dev.path = None;
+                dev.shots = 0;
+                let examples = load_examples(&dev, Some(size), data_root)?;
+                (dev, examples)
+            }
+            Calibration::Tail => {
+                let all = load_examples(block, None, data_root)?;
+                let evaluated = self.expansion.limit.unwrap_or(all.len()).min(all.len());
+                if all.len() - evaluated < size {
+                    bail!(
+                        "{}: calibration = \"tail\" needs {size} examples past the {evaluated} evaluated ones, but the split has {}; lower the limit or give calm a threshold",
+                        block.name,
+                        all.len()
+                    );
+                }
+                let tail = all[all.len() - size..].to_vec();
+                (block.clone(), tail)
+            }
+        };
+        let prompts = self.prompts(&source, &examples, data_root)?;
         Ok(Some(Batch::new(prompts, config.pad_id)?))
     }
 
@@ -451,7 +481,7 @@ impl Sweep<'_> {
         }
         let Some(batch) = calibration else {
             bail!(
-                "{}: CALM needs a threshold or a dev split to calibrate one on",
+                "{}: CALM needs a threshold or calibration examples to bisect one on",
                 block.name
             );
         };

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Make sure a Vulkan loader and driver exist for the wgpu backend. On a machine without a GPU
+# that is Mesa's CPU driver (lavapipe). Installs with apt (as root, or through sudo) when missing.
+set -euo pipefail
+
+if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' && ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then
+    exit 0
+fi
+packages=(mesa-vulkan-drivers libvulkan1)
+as_root=()
+[[ "$(id -u)" -eq 0 ]] || as_root=(sudo)
+if ! command -v apt-get >/dev/null; then
+    echo "install-vulkan: no apt-get here; install a Vulkan driver (e.g. ${packages[*]}) by hand" >&2
+    exit 1
+fi
+echo "install-vulkan: installing ${packages[*]}" >&2
+"${as_root[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${packages[@]}" >/dev/null
