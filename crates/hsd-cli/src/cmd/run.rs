@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use hsd_data::{DatasetSpec, Mode, PromptBody, PromptTemplate, RenderOptions, Role, ShotPool};
 use hsd_model::chat::{ChatMessage, ChatTemplate};
 use hsd_model::{Backend, Batch, GenerateConfig, LoadedModel, StopReason, load_model};
-use hsd_skip::{Oracle, SkipStats, StrategyConfig};
+use hsd_skip::{Measure, Oracle, SkipStats, StrategyConfig};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
@@ -487,14 +487,15 @@ impl Sweep<'_> {
         };
         let layers = self.model.shapes.layers;
         let (logits, cache) = self.model.decoder.prefill(batch, block.max_new_tokens)?;
+        let threshold_at = |u: f64| calm_threshold(calm.measure, u);
         let measured = hsd_skip::calibrate_threshold(
             target,
             (0.0, 1.0),
             0.02,
-            8,
-            |threshold| -> anyhow::Result<f64> {
+            10,
+            |u| -> anyhow::Result<f64> {
                 let mut trial = calm.clone();
-                trial.threshold = Some(threshold);
+                trial.threshold = Some(threshold_at(u));
                 let mut strategy =
                     StrategyConfig::Calm(trial).build(layers, block.max_new_tokens)?;
                 let out = self.model.decoder.decode(
@@ -516,10 +517,11 @@ impl Sweep<'_> {
                 block.name
             )
         })?;
-        tracing::info!(dataset = %block.name, target, threshold = measured.threshold, skip_ratio = measured.skip_ratio, "calibrated CALM");
-        thresholds.insert(key, measured.threshold);
+        let threshold = threshold_at(measured.threshold);
+        tracing::info!(dataset = %block.name, target, threshold, skip_ratio = measured.skip_ratio, "calibrated CALM");
+        thresholds.insert(key, threshold);
         let mut solved = calm.clone();
-        solved.threshold = Some(measured.threshold);
+        solved.threshold = Some(threshold);
         Ok(StrategyConfig::Calm(solved))
     }
 
@@ -643,6 +645,17 @@ fn load_examples(
     data_root: &Path,
 ) -> anyhow::Result<Vec<hsd_data::Example>> {
     Ok(hsd_data::load(&dataset_spec(block, limit), data_root)?)
+}
+
+/// The CALM threshold at bisection coordinate `u` in `[0, 1]`. Softmax confidences spread over
+/// `[0, 1]`, so `u` is the threshold. The cosine between consecutive hidden states of a
+/// residual stream sits within about 1e-3 of 1 at every layer, so for the state measure `u`
+/// moves `1 - threshold` on a log scale, from 1 down to 1e-8.
+fn calm_threshold(measure: Measure, u: f64) -> f64 {
+    match measure {
+        Measure::State => 1.0 - 10f64.powf(-8.0 * u),
+        Measure::SoftmaxMax | Measure::SoftmaxDiff => u,
+    }
 }
 
 /// The first line of the continuation, trimmed: the templates ask for a one-paragraph answer
@@ -783,6 +796,17 @@ mod tests {
                 .to_string()
                 .contains("--model gpt2=SPEC")
         );
+    }
+
+    #[test]
+    fn calm_state_thresholds_bisect_on_a_log_scale_towards_one() {
+        assert_eq!(calm_threshold(Measure::SoftmaxMax, 0.25), 0.25);
+        assert_eq!(calm_threshold(Measure::State, 0.0), 0.0);
+        assert!((calm_threshold(Measure::State, 0.5) - (1.0 - 1e-4)).abs() < 1e-12);
+        let grid: Vec<f64> = (0..=10)
+            .map(|k| calm_threshold(Measure::State, k as f64 / 10.0))
+            .collect();
+        assert!(grid.windows(2).all(|w| w[0] < w[1] && w[1] < 1.0));
     }
 
     #[test]
