@@ -17,16 +17,18 @@ setup:
     scripts/fetch-wordnet.sh "$HSD_WORDNET"
     cargo build --release -p hsd-cli
 
-# The whole test suite: every workspace test on the default Flex backend, the model tests on
-# libtorch, wgpu and ndarray, then fmt and clippy.
+# Every workspace test on the default Flex backend, the model tests on libtorch, wgpu and
+# ndarray, then fmt and clippy.
+# The whole test suite.
 test: setup test-flex test-backends lint
 
 # Every test of the workspace (release profile: debug-built tensor code is far too slow).
 test-flex: setup
     cargo test --release --workspace
 
-# hsd-model's tests on tch (installs torch==2.9.0 into HSD_TCH_VENV), wgpu (Mesa's CPU Vulkan
-# driver, installed with apt when missing) and ndarray.
+# tch installs torch==2.9.0 into HSD_TCH_VENV; wgpu uses Mesa's CPU Vulkan driver, installed
+# with apt when missing.
+# hsd-model's tests on the tch, wgpu and ndarray backends.
 test-backends: setup
     scripts/install-vulkan.sh
     scripts/test-backends.sh
@@ -44,3 +46,17 @@ reproduce PROFILE="quick": setup
 # Regenerate paper/tables and paper/figures from results/ alone (no model run).
 paper:
     {{hsd}} report
+
+# The peer needs torch 2.9.0, transformers and gguf in a venv (HSD_BENCH_PYTHON, default
+# .venv-bench, made here when missing). Writes results/speed/ (JSON and table.md).
+# Decode speed against HF transformers on the same GGUF, and HSD's skip speed-ups.
+bench: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    python="${HSD_BENCH_PYTHON:-.venv-bench/bin/python}"
+    if ! "$python" -c 'import torch, transformers, gguf' 2>/dev/null; then
+        python3 -m venv .venv-bench
+        .venv-bench/bin/pip install --quiet --disable-pip-version-check torch==2.9.0 transformers gguf accelerate
+        python=.venv-bench/bin/python
+    fi
+    HSD_BENCH_PYTHON="$python" bench/run.sh
