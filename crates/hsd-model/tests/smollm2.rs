@@ -4,6 +4,7 @@
 //! `backend::test_backend` picks.
 
 mod backend;
+mod model_file;
 
 use std::path::PathBuf;
 
@@ -38,13 +39,9 @@ impl Strategy for Full {
 
 #[test]
 fn smollm2_matches_transformers() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let models = std::env::var_os("HSD_MODELS").map_or_else(|| root.join("models"), PathBuf::from);
-    let path = models.join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !path.exists() {
-        eprintln!("skipping: {} is absent", path.display());
+    let Some(path) = model_file::smollm2_gguf() else {
         return;
-    }
+    };
     let model = load_model(path.to_str().unwrap(), backend::test_backend()).unwrap();
     let tokenizer = model.tokenizer().unwrap();
     let text = std::fs::read_to_string(

@@ -4,30 +4,13 @@
 //! Needs the model file (`scripts/fetch-model.sh`), found in `$HSD_MODELS` or `<repo>/models`;
 //! without it the test prints a notice and passes.
 
-use std::path::PathBuf;
+mod model_file;
 
 use hsd_model::chat::ChatMessage;
 use hsd_model::weights::GgufModel;
 use serde_json::Value;
 
-const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const FIXTURE: &str = include_str!("fixtures/tokenizer/smollm2_135m_instruct.json");
-
-fn model_path() -> Option<PathBuf> {
-    let dir = std::env::var_os("HSD_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
-    let path = dir.join(MODEL_FILE);
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: {} not found (run scripts/fetch-model.sh or set HSD_MODELS)",
-            path.display()
-        );
-        None
-    }
-}
 
 fn ids(value: &Value) -> Vec<u32> {
     value
@@ -40,7 +23,9 @@ fn ids(value: &Value) -> Vec<u32> {
 
 #[test]
 fn smollm2_tokenizer_matches_transformers() {
-    let Some(path) = model_path() else { return };
+    let Some(path) = model_file::smollm2_gguf() else {
+        return;
+    };
     let fixture: Value = serde_json::from_str(FIXTURE).unwrap();
     let model = GgufModel::open(&path).unwrap();
     let tokenizer = model.tokenizer().unwrap();
@@ -99,7 +84,9 @@ fn smollm2_tokenizer_matches_transformers() {
 
 #[test]
 fn smollm2_chat_template_matches_transformers() {
-    let Some(path) = model_path() else { return };
+    let Some(path) = model_file::smollm2_gguf() else {
+        return;
+    };
     let fixture: Value = serde_json::from_str(FIXTURE).unwrap();
     let model = GgufModel::open(&path).unwrap();
     let template = model
@@ -121,7 +108,9 @@ fn smollm2_chat_template_matches_transformers() {
 
 #[test]
 fn smollm2_metadata_and_config() {
-    let Some(path) = model_path() else { return };
+    let Some(path) = model_file::smollm2_gguf() else {
+        return;
+    };
     let model = GgufModel::open(&path).unwrap();
     assert_eq!((model.version(), model.architecture()), (3, "llama"));
     let config = model.config_json().unwrap();

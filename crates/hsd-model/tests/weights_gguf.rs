@@ -5,33 +5,18 @@
 //! Needs the model file (`scripts/fetch-model.sh`), found in `$HSD_MODELS` or `<repo>/models`;
 //! without it the test prints a notice and passes.
 
-use std::path::PathBuf;
+mod model_file;
 
 use hsd_model::weights::{GgufModel, TensorSource};
 use serde_json::Value;
 
-const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const FIXTURE: &str = include_str!("fixtures/gguf/smollm2_135m_instruct_weights.json");
-
-fn model_path() -> Option<PathBuf> {
-    let dir = std::env::var_os("HSD_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
-    let path = dir.join(MODEL_FILE);
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: {} not found (run scripts/fetch-model.sh or set HSD_MODELS)",
-            path.display()
-        );
-        None
-    }
-}
 
 #[test]
 fn smollm2_tensors_match_transformers() {
-    let Some(path) = model_path() else { return };
+    let Some(path) = model_file::smollm2_gguf() else {
+        return;
+    };
     let fixture: Value = serde_json::from_str(FIXTURE).unwrap();
     let model = GgufModel::open(&path).unwrap();
     assert_eq!(
@@ -77,7 +62,9 @@ fn smollm2_tensors_match_transformers() {
 
 #[test]
 fn smollm2_every_tensor_loads() {
-    let Some(path) = model_path() else { return };
+    let Some(path) = model_file::smollm2_gguf() else {
+        return;
+    };
     let model = GgufModel::open(&path).unwrap();
     let mut elements = 0;
     for name in model.names() {
