@@ -48,7 +48,8 @@ paper:
     {{hsd}} report
 
 # The peer needs torch 2.9.0, transformers and gguf in a venv (HSD_BENCH_PYTHON, default
-# .venv-bench, made here when missing). Writes results/speed/ (JSON and table.md).
+# .venv-bench, made here when missing). Writes results/speed/ (JSON and table.md) and
+# paper/figures/speed_*.{png,svg}.
 # Decode speed against HF transformers on the same GGUF, and HSD's skip speed-ups.
 bench: setup
     #!/usr/bin/env bash

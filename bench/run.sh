@@ -2,7 +2,7 @@
 # hsd against Hugging Face transformers on one machine, back to back: full decoding at batch 1
 # and 8 on both, then hsd's HSD strategy at target skip ratios 0.25 and 0.5 against full.
 # Writes OUT (default results/speed/): prompts.json, hsd.json, hf.json, hsd-skip25.json,
-# hsd-skip50.json, load.txt and table.md.
+# hsd-skip50.json, load.txt and table.md, and the figures paper/figures/speed_{throughput,skip}.{png,svg}.
 #
 #   bench/run.sh [OUT]
 #
@@ -37,4 +37,5 @@ for target in 25 50; do
 done
 echo "end $(date -u +%FT%TZ) $(cat /proc/loadavg)" >> "$out/load.txt"
 python3 "$root/bench/table.py" "$out" > "$out/table.md"
+"$hsd" report "$out" --paper "$root/paper"
 cat "$out/table.md"

@@ -1,5 +1,6 @@
 //! `hsd`: hierarchical skip decoding experiments from the command line.
 
+mod bench_report;
 mod cmd;
 mod manifest;
 mod records;

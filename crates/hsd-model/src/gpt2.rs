@@ -9,9 +9,7 @@ use serde::Deserialize;
 use crate::ModelError;
 use crate::arch::{Architecture, Block};
 use crate::attention::{LayerStep, split_heads};
-use crate::layers::{
-    Activation, LayerNorm, Linear, Rope, RopeAngles, VocabMatrix, VocabUse, load_shaped,
-};
+use crate::layers::{Activation, LayerNorm, Linear, Rope, RopeAngles, VocabMatrix, load_shaped};
 use crate::weights::TensorSource;
 
 /// The fields of a Hugging Face GPT-2 `config.json` that the math depends on.
@@ -72,7 +70,7 @@ fn conv1d(
     let weight = load_shaped(source, &format!("{prefix}.weight"), &[d_in, d_out])?;
     let bias = load_shaped(source, &format!("{prefix}.bias"), &[d_out])?;
     Ok(Linear::from_in_out(
-        weight.data,
+        &weight.data,
         Some(bias.data),
         d_in,
         d_out,
@@ -96,7 +94,7 @@ fn split_c_attn(
             .flat_map(|row| row[i * d..(i + 1) * d].iter().copied())
             .collect();
         Linear::from_in_out(
-            w,
+            &w,
             Some(bias.data[i * d..(i + 1) * d].to_vec()),
             d,
             d,
@@ -156,7 +154,6 @@ impl Gpt2 {
                 &format!("{root}wte.weight"),
                 config.vocab_size,
                 d,
-                VocabUse::Both,
                 device,
             )?,
             wpe: Param::from_tensor(Tensor::from_data(

@@ -43,7 +43,22 @@ fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-/// `y = x W + b` with `W` stored `[in, out]` so the hot path is a plain matmul.
+/// Up to this many input rows (tokens in a pass) a weight product runs as `(W x^T)^T`, above it
+/// as `x W^T`. With few rows, as in a decode step, putting the long output axis on gemm's row
+/// axis lets Flex tile and stream the weights 1.5-3x faster; with many, as in a prefill, the
+/// plain order is up to 1.5x faster (`bench/README.md` has the measurements).
+const WEIGHT_FIRST_MAX_ROWS: usize = 64;
+
+/// `W x^T` or `x W^T` as `[rows, out]`, whichever order is faster for `x`'s row count.
+fn weight_product(weight: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
+    if x.dims()[0] <= WEIGHT_FIRST_MAX_ROWS {
+        weight.matmul(x.transpose()).transpose()
+    } else {
+        x.matmul(weight.transpose())
+    }
+}
+
+/// `y = x W^T + b`, with `W` stored `[out, in]` as in PyTorch.
 #[derive(Module, Debug)]
 pub(crate) struct Linear {
     weight: Param<Tensor<2>>,
@@ -51,8 +66,8 @@ pub(crate) struct Linear {
 }
 
 impl Linear {
-    /// From host data already laid out `[in, out]`.
-    pub(crate) fn from_in_out(
+    /// From host data laid out `[out, in]`.
+    pub(crate) fn from_out_in(
         weight: Vec<f32>,
         bias: Option<Vec<f32>>,
         d_in: usize,
@@ -60,9 +75,20 @@ impl Linear {
         device: &Device,
     ) -> Self {
         Self {
-            weight: Param::from_tensor(to_device(weight, [d_in, d_out], device)),
+            weight: Param::from_tensor(to_device(weight, [d_out, d_in], device)),
             bias: bias.map(|b| Param::from_tensor(to_device(b, [d_out], device))),
         }
+    }
+
+    /// From host data laid out `[in, out]` (GPT-2's `Conv1D`).
+    pub(crate) fn from_in_out(
+        weight: &[f32],
+        bias: Option<Vec<f32>>,
+        d_in: usize,
+        d_out: usize,
+        device: &Device,
+    ) -> Self {
+        Self::from_out_in(transpose(weight, d_in, d_out), bias, d_in, d_out, device)
     }
 
     /// A PyTorch `nn.Linear` (`{prefix}.weight` is `[out, in]`), with `{prefix}.bias` if `with_bias`.
@@ -80,18 +106,12 @@ impl Linear {
         } else {
             None
         };
-        Ok(Self::from_in_out(
-            transpose(&weight.data, d_out, d_in),
-            bias,
-            d_in,
-            d_out,
-            device,
-        ))
+        Ok(Self::from_out_in(weight.data, bias, d_in, d_out, device))
     }
 
     pub(crate) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [b, t, d_in] = x.dims();
-        let y = x.reshape([b * t, d_in]).matmul(self.weight.val());
+        let y = weight_product(self.weight.val(), x.reshape([b * t, d_in]));
         let y = match &self.bias {
             Some(bias) => y + bias.val().unsqueeze_dim(0),
             None => y,
@@ -260,23 +280,12 @@ impl RopeAngles {
 }
 
 /// A `[vocab, hidden]` matrix stored in row chunks of under [`MAX_CHUNK_BYTES`] each, serving
-/// as a token embedding (row lookup) and as an LM head (`h W^T`, kept transposed per chunk).
+/// as a token embedding (row lookup), as an LM head (`h W^T`), or as both when they are tied.
 #[derive(Module, Debug)]
 pub(crate) struct VocabMatrix {
-    /// `[rows_c, hidden]` per chunk, for lookups; empty when the matrix is only a head.
+    /// `[rows_c, hidden]` per chunk.
     rows: Vec<Param<Tensor<2>>>,
-    /// `[hidden, rows_c]` per chunk, for the head; empty when the matrix is only an embedding.
-    columns: Vec<Param<Tensor<2>>>,
     chunk_rows: usize,
-}
-
-/// What a [`VocabMatrix`] is used for.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum VocabUse {
-    Embedding,
-    Head,
-    /// Tied embedding and head.
-    Both,
 }
 
 impl VocabMatrix {
@@ -285,58 +294,34 @@ impl VocabMatrix {
         name: &str,
         vocab: usize,
         hidden: usize,
-        usage: VocabUse,
         device: &Device,
     ) -> Result<Self, ModelError> {
         let matrix = load_shaped(source, name, &[vocab, hidden])?;
-        Ok(Self::from_rows(&matrix.data, vocab, hidden, usage, device))
+        Ok(Self::from_rows(&matrix.data, vocab, hidden, device))
     }
 
-    pub(crate) fn from_rows(
-        data: &[f32],
-        vocab: usize,
-        hidden: usize,
-        usage: VocabUse,
-        device: &Device,
-    ) -> Self {
+    pub(crate) fn from_rows(data: &[f32], vocab: usize, hidden: usize, device: &Device) -> Self {
         let chunk_rows =
             (MAX_CHUNK_BYTES / (hidden * std::mem::size_of::<f32>())).clamp(1, vocab.max(1));
-        Self::from_rows_in_chunks(data, vocab, hidden, usage, chunk_rows, device)
+        Self::from_rows_in_chunks(data, vocab, hidden, chunk_rows, device)
     }
 
     fn from_rows_in_chunks(
         data: &[f32],
         vocab: usize,
         hidden: usize,
-        usage: VocabUse,
         chunk_rows: usize,
         device: &Device,
     ) -> Self {
-        let mut rows = Vec::new();
-        let mut columns = Vec::new();
-        for start in (0..vocab).step_by(chunk_rows) {
-            let n = chunk_rows.min(vocab - start);
-            let chunk = &data[start * hidden..(start + n) * hidden];
-            if usage != VocabUse::Head {
-                rows.push(Param::from_tensor(to_device(
-                    chunk.to_vec(),
-                    [n, hidden],
-                    device,
-                )));
-            }
-            if usage != VocabUse::Embedding {
-                columns.push(Param::from_tensor(to_device(
-                    transpose(chunk, n, hidden),
-                    [hidden, n],
-                    device,
-                )));
-            }
-        }
-        Self {
-            rows,
-            columns,
-            chunk_rows,
-        }
+        let rows = (0..vocab)
+            .step_by(chunk_rows)
+            .map(|start| {
+                let n = chunk_rows.min(vocab - start);
+                let chunk = data[start * hidden..(start + n) * hidden].to_vec();
+                Param::from_tensor(to_device(chunk, [n, hidden], device))
+            })
+            .collect();
+        Self { rows, chunk_rows }
     }
 
     /// Looks up `ids` (`[B, T]`, every id below the vocabulary size) as `[B, T, hidden]`.
@@ -397,9 +382,9 @@ impl VocabMatrix {
     /// Logits `[N, vocab]` for hidden rows `[N, hidden]`.
     pub(crate) fn head(&self, h: Tensor<2>) -> Tensor<2> {
         let parts: Vec<Tensor<2>> = self
-            .columns
+            .rows
             .iter()
-            .map(|chunk| h.clone().matmul(chunk.val()))
+            .map(|chunk| weight_product(chunk.val(), h.clone()))
             .collect();
         if parts.len() == 1 {
             parts.into_iter().next().expect("one chunk")
@@ -421,9 +406,8 @@ mod tests {
     fn chunked_embedding_and_head_equal_the_whole_matrix() {
         let (vocab, hidden) = (7, 3);
         let data: Vec<f32> = (0..vocab * hidden).map(|i| i as f32 * 0.5 - 3.0).collect();
-        let matrix =
-            VocabMatrix::from_rows_in_chunks(&data, vocab, hidden, VocabUse::Both, 3, &device());
-        let whole = VocabMatrix::from_rows(&data, vocab, hidden, VocabUse::Both, &device());
+        let matrix = VocabMatrix::from_rows_in_chunks(&data, vocab, hidden, 3, &device());
+        let whole = VocabMatrix::from_rows(&data, vocab, hidden, &device());
         assert_eq!(matrix.rows.len(), 3);
         let ids = [6, 0, 4, 4, 1, 5];
         let a: Vec<f32> = matrix
@@ -457,7 +441,7 @@ mod tests {
     fn the_gpt2_embedding_is_split_under_the_buffer_cap() {
         let (vocab, hidden) = (50_257, 768);
         let data = vec![0.0; vocab * hidden];
-        let matrix = VocabMatrix::from_rows(&data, vocab, hidden, VocabUse::Embedding, &device());
+        let matrix = VocabMatrix::from_rows(&data, vocab, hidden, &device());
         assert!(matrix.chunk_rows * hidden * 4 <= MAX_CHUNK_BYTES);
         assert_eq!(matrix.rows.len(), 3);
         assert_eq!(

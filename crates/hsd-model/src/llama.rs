@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::ModelError;
 use crate::arch::{Architecture, Block};
 use crate::attention::{LayerStep, split_heads};
-use crate::layers::{Linear, RmsNorm, Rope, RopeAngles, RopeParameters, VocabMatrix, VocabUse};
+use crate::layers::{Linear, RmsNorm, Rope, RopeAngles, RopeParameters, VocabMatrix};
 use crate::weights::TensorSource;
 
 /// The fields of a Hugging Face Llama/Qwen2 `config.json` that the math depends on.
@@ -244,17 +244,11 @@ impl Llama {
             });
         }
         let tied = config.tie_word_embeddings || !source.contains("lm_head.weight");
-        let usage = if tied {
-            VocabUse::Both
-        } else {
-            VocabUse::Embedding
-        };
         let embed = VocabMatrix::load(
             source,
             "model.embed_tokens.weight",
             config.vocab_size,
             d,
-            usage,
             device,
         )?;
         let lm_head = if tied {
@@ -265,7 +259,6 @@ impl Llama {
                 "lm_head.weight",
                 config.vocab_size,
                 d,
-                VocabUse::Head,
                 device,
             )?)
         };

@@ -10,8 +10,7 @@ use crate::ModelError;
 use crate::arch::{Architecture, Block};
 use crate::attention::{LayerStep, split_heads};
 use crate::layers::{
-    Activation, LayerNorm, Linear, Rope, RopeAngles, RopeParameters, VocabMatrix, VocabUse,
-    load_shaped,
+    Activation, LayerNorm, Linear, Rope, RopeAngles, RopeParameters, VocabMatrix, load_shaped,
 };
 use crate::weights::TensorSource;
 
@@ -183,11 +182,6 @@ impl Phi {
             "model.embed_tokens.weight",
             config.vocab_size,
             d,
-            if tied {
-                VocabUse::Both
-            } else {
-                VocabUse::Embedding
-            },
             device,
         )?;
         let lm_head = if tied {
@@ -198,7 +192,6 @@ impl Phi {
                 "lm_head.weight",
                 config.vocab_size,
                 d,
-                VocabUse::Head,
                 device,
             )?)
         };
