@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use hsd_data::{DatasetSpec, Mode, PromptBody, PromptTemplate, RenderOptions, Role, ShotPool};
 use hsd_model::chat::{ChatMessage, ChatTemplate};
 use hsd_model::{Backend, Batch, GenerateConfig, LoadedModel, StopReason, load_model};
-use hsd_skip::{Measure, Oracle, SkipStats, StrategyConfig};
+use hsd_skip::{Measure, Oracle, SkipStats, Strategy, StrategyConfig};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
@@ -293,41 +293,35 @@ impl Sweep<'_> {
                 let (logits, cache) = self.model.decoder.prefill(&batch, block.max_new_tokens)?;
                 let prefill_seconds = prefill_started.elapsed().as_secs_f64();
                 for run in todo {
-                    let decode_started = Instant::now();
-                    let (generated, oracle) = match &run.strategy {
-                        StrategyConfig::Oracle(_) => {
-                            let mut oracle = Oracle::new();
-                            let generated = self.model.decoder.decode(
-                                logits.clone(),
-                                cache.clone(),
-                                &mut oracle,
-                                &config,
-                            )?;
-                            (generated, Some(oracle))
-                        }
-                        config_of_run => {
-                            let solved = self.calibrated(
+                    let mut oracle = Oracle::new();
+                    let mut built = match &run.strategy {
+                        StrategyConfig::Oracle(_) => None,
+                        config_of_run => Some(
+                            self.calibrated(
                                 config_of_run,
                                 &calibration,
                                 &mut thresholds,
                                 block,
                                 &config,
-                            )?;
-                            let mut strategy = solved
-                                .build(shapes.layers, block.max_new_tokens)
-                                .with_context(|| format!("building {}", run.id))?;
-                            (
-                                self.model.decoder.decode(
-                                    logits.clone(),
-                                    cache.clone(),
-                                    strategy.as_mut(),
-                                    &config,
-                                )?,
-                                None,
-                            )
-                        }
+                            )?
+                            .build(shapes.layers, block.max_new_tokens)
+                            .with_context(|| format!("building {}", run.id))?,
+                        ),
                     };
+                    // Timed from here: bisecting a CALM threshold above is setup, not decoding.
+                    let decode_started = Instant::now();
+                    let strategy: &mut dyn Strategy = match built.as_mut() {
+                        Some(built) => built.as_mut(),
+                        None => &mut oracle,
+                    };
+                    let generated = self.model.decoder.decode(
+                        logits.clone(),
+                        cache.clone(),
+                        strategy,
+                        &config,
+                    )?;
                     let decode_seconds = decode_started.elapsed().as_secs_f64();
+                    let oracle = built.is_none().then_some(oracle);
                     let mut batch_records = Vec::with_capacity(batch_examples.len());
                     for (offset, (example, generation)) in
                         batch_examples.iter().zip(&generated.rows).enumerate()
@@ -486,6 +480,7 @@ impl Sweep<'_> {
             );
         };
         let layers = self.model.shapes.layers;
+        let started = Instant::now();
         let (logits, cache) = self.model.decoder.prefill(batch, block.max_new_tokens)?;
         let threshold_at = |u: f64| calm_threshold(calm.measure, u);
         let measured = hsd_skip::calibrate_threshold(
@@ -518,7 +513,14 @@ impl Sweep<'_> {
             )
         })?;
         let threshold = threshold_at(measured.threshold);
-        tracing::info!(dataset = %block.name, target, threshold, skip_ratio = measured.skip_ratio, "calibrated CALM");
+        tracing::info!(
+            dataset = %block.name,
+            target,
+            threshold,
+            skip_ratio = measured.skip_ratio,
+            seconds = started.elapsed().as_secs_f64(),
+            "calibrated CALM"
+        );
         thresholds.insert(key, threshold);
         let mut solved = calm.clone();
         solved.threshold = Some(threshold);
