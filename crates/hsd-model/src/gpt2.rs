@@ -9,7 +9,9 @@ use serde::Deserialize;
 use crate::ModelError;
 use crate::arch::{Architecture, Block};
 use crate::attention::{LayerStep, split_heads};
-use crate::layers::{Activation, LayerNorm, Linear, Rope, RopeAngles, VocabMatrix, load_shaped};
+use crate::layers::{
+    Activation, LayerNorm, Linear, Rope, RopeAngles, VocabMatrix, load_shaped, transpose,
+};
 use crate::weights::TensorSource;
 
 /// The fields of a Hugging Face GPT-2 `config.json` that the math depends on.
@@ -87,14 +89,11 @@ fn split_c_attn(
 ) -> Result<[Linear; 3], ModelError> {
     let weight = load_shaped(source, &format!("{prefix}.weight"), &[d, 3 * d])?;
     let bias = load_shaped(source, &format!("{prefix}.bias"), &[3 * d])?;
+    // `[3d, d]`: q, k and v are consecutive row blocks of the transposed `Conv1D` weight.
+    let out_in = transpose(&weight.data, d, 3 * d);
     let part = |i: usize| {
-        let w: Vec<f32> = weight
-            .data
-            .chunks_exact(3 * d)
-            .flat_map(|row| row[i * d..(i + 1) * d].iter().copied())
-            .collect();
-        Linear::from_in_out(
-            &w,
+        Linear::from_out_in(
+            out_in[i * d * d..(i + 1) * d * d].to_vec(),
             Some(bias.data[i * d..(i + 1) * d].to_vec()),
             d,
             d,

@@ -33,7 +33,7 @@ fn to_device<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device)
 }
 
 /// Transposes a row-major `[rows, cols]` matrix.
-fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(crate) fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; data.len()];
     for r in 0..rows {
         for c in 0..cols {
@@ -298,6 +298,26 @@ impl VocabMatrix {
     ) -> Result<Self, ModelError> {
         let matrix = load_shaped(source, name, &[vocab, hidden])?;
         Ok(Self::from_rows(&matrix.data, vocab, hidden, device))
+    }
+
+    /// The token embedding `model.embed_tokens.weight` and, unless the head is tied to it
+    /// (`tie_word_embeddings`, or no `lm_head.weight` in the file), the LM head
+    /// `lm_head.weight`: the Hugging Face names of the Llama family and Phi.
+    pub(crate) fn load_embedding_and_head(
+        source: &dyn TensorSource,
+        tie_word_embeddings: bool,
+        vocab: usize,
+        hidden: usize,
+        device: &Device,
+    ) -> Result<(Self, Option<Self>), ModelError> {
+        let embed = Self::load(source, "model.embed_tokens.weight", vocab, hidden, device)?;
+        let tied = tie_word_embeddings || !source.contains("lm_head.weight");
+        let head = if tied {
+            None
+        } else {
+            Some(Self::load(source, "lm_head.weight", vocab, hidden, device)?)
+        };
+        Ok((embed, head))
     }
 
     pub(crate) fn from_rows(data: &[f32], vocab: usize, hidden: usize, device: &Device) -> Self {

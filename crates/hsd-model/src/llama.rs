@@ -243,25 +243,13 @@ impl Llama {
                 kv_heads,
             });
         }
-        let tied = config.tie_word_embeddings || !source.contains("lm_head.weight");
-        let embed = VocabMatrix::load(
+        let (embed, lm_head) = VocabMatrix::load_embedding_and_head(
             source,
-            "model.embed_tokens.weight",
+            config.tie_word_embeddings,
             config.vocab_size,
             d,
             device,
         )?;
-        let lm_head = if tied {
-            None
-        } else {
-            Some(VocabMatrix::load(
-                source,
-                "lm_head.weight",
-                config.vocab_size,
-                d,
-                device,
-            )?)
-        };
         Ok(Self {
             embed,
             blocks,

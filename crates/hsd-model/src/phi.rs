@@ -176,25 +176,13 @@ impl Phi {
                 kv_heads,
             });
         }
-        let tied = config.tie_word_embeddings || !source.contains("lm_head.weight");
-        let embed = VocabMatrix::load(
+        let (embed, lm_head) = VocabMatrix::load_embedding_and_head(
             source,
-            "model.embed_tokens.weight",
+            config.tie_word_embeddings,
             config.vocab_size,
             d,
             device,
         )?;
-        let lm_head = if tied {
-            None
-        } else {
-            Some(VocabMatrix::load(
-                source,
-                "lm_head.weight",
-                config.vocab_size,
-                d,
-                device,
-            )?)
-        };
         let bias = if source.contains("lm_head.bias") {
             load_shaped(source, "lm_head.bias", &[config.vocab_size])?.data
         } else {
