@@ -35,7 +35,9 @@ pub struct Cider {
     pub tokenization: CiderTokenization,
 }
 
-type Counts = HashMap<Vec<String>, f64>;
+/// Ordered, so the floating-point sums over n-grams below run in the same order on every run
+/// (a `HashMap`'s order is seeded per map, which moved CIDEr in its last bits between runs).
+type Counts = BTreeMap<Vec<String>, f64>;
 
 fn ngram_counts(tokens: &[String]) -> Counts {
     let mut counts = Counts::new();
@@ -49,7 +51,7 @@ fn ngram_counts(tokens: &[String]) -> Counts {
 
 /// One sentence's TF-IDF vectors per order, their norms, and pycocoevalcap's length.
 struct Weighted {
-    vectors: [HashMap<Vec<String>, f64>; MAX_ORDER],
+    vectors: [BTreeMap<Vec<String>, f64>; MAX_ORDER],
     norms: [f64; MAX_ORDER],
     length: f64,
 }
@@ -59,7 +61,7 @@ fn weigh(
     document_frequency: &HashMap<Vec<String>, f64>,
     log_corpus_size: f64,
 ) -> Weighted {
-    let mut vectors: [HashMap<Vec<String>, f64>; MAX_ORDER] = Default::default();
+    let mut vectors: [BTreeMap<Vec<String>, f64>; MAX_ORDER] = Default::default();
     let mut norms = [0.0; MAX_ORDER];
     let mut length = 0.0;
     for (gram, &tf) in counts {
@@ -185,5 +187,38 @@ mod tests {
         let refs = vec![vec!["a b c d e".to_owned()], vec!["f g h i j".to_owned()]];
         let scores = cider.score(&preds, &refs).unwrap();
         assert!((scores.corpus["cider"] - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn scores_are_bit_identical_from_one_call_to_the_next() {
+        let cider = Cider {
+            tokenization: CiderTokenization::Whitespace,
+        };
+        let words = [
+            "the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far", "away",
+        ];
+        let sentence = |seed: usize, len: usize| -> String {
+            (0..len)
+                .map(|i| words[(seed * 7 + i * i * 3 + i) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let preds: Vec<String> = (0..40).map(|i| sentence(i, 8 + i % 9)).collect();
+        let refs: Vec<Vec<String>> = (0..40)
+            .map(|i| {
+                (1..4)
+                    .map(|r| sentence(i + 13 * r, 6 + (i + r) % 11))
+                    .collect()
+            })
+            .collect();
+        let first = cider.score(&preds, &refs).unwrap();
+        for _ in 0..10 {
+            let again = cider.score(&preds, &refs).unwrap();
+            assert_eq!(
+                again.corpus["cider"].to_bits(),
+                first.corpus["cider"].to_bits()
+            );
+            assert_eq!(again.per_example, first.per_example);
+        }
     }
 }
