@@ -18,7 +18,7 @@ repetitions="${HSD_BENCH_REPETITIONS:-5}"
 batch="${HSD_BENCH_BATCH:-1,8}"
 backend="${HSD_BENCH_BACKEND:-flex}"
 python="${HSD_BENCH_PYTHON:-$root/.venv-core/bin/python}"
-hsd="$root/target/release/hsd"
+hsd="${CARGO_TARGET_DIR:-$root/target}/release/hsd"
 
 cargo build --release --quiet -p hsd-cli --manifest-path "$root/Cargo.toml"
 mkdir -p "$out"
