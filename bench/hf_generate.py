@@ -23,7 +23,10 @@ from transformers import AutoModelForCausalLM
 from transformers.generation.streamers import BaseStreamer
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = REPO / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The same model folder as hsd's: HSD_MODELS, else the repository's models/.
+DEFAULT_MODEL = (
+    Path(os.environ.get("HSD_MODELS", REPO / "models")) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+)
 
 
 class StepClock(BaseStreamer):

@@ -29,7 +29,7 @@ common=(--backend "$backend" --batch "$batch" --prompt-tokens 512 --new-tokens 1
 "$hsd" bench "${common[@]}" --prompts-out "$out/prompts.json" > "$out/hsd.json"
 echo "hsd done $(date -u +%FT%TZ) $(cat /proc/loadavg)" >> "$out/load.txt"
 OMP_WAIT_POLICY="${HSD_BENCH_OMP_WAIT_POLICY:-PASSIVE}" "$python" "$root/bench/hf_generate.py" --prompts "$out/prompts.json" --batch "$batch" \
-    --repetitions "$repetitions" 2>/dev/null > "$out/hf.json"
+    --repetitions "$repetitions" > "$out/hf.json"
 echo "hf done $(date -u +%FT%TZ) $(cat /proc/loadavg)" >> "$out/load.txt"
 for target in 25 50; do
     "$hsd" bench "${common[@]}" --strategy hsd --set "target_skip_ratio=0.$target" \
