@@ -110,23 +110,47 @@ class Crate:
     def edges(self):
         out = {}
         for module, file in self.modules.items():
-            text = strip_comments(file.read_text())
-            paths = []
-            for vis, tree in USE_RE.findall(text):
-                if vis and not vis.startswith("pub(crate)") and not vis.startswith("pub(super)"):
-                    continue
-                paths += [p.split("::") for p in expand(tree)]
-            paths += [[root] + tail.split("::")[1:] for root, tail in INLINE_RE.findall(text)]
             targets = set()
-            for segs in paths:
-                segs = [s.split(" as ")[0] for s in segs]
-                if segs[0] not in ("crate", "super", "self"):
-                    continue
-                target = self.resolve(self.absolute(module, segs))
-                if target is not None and target != file:
-                    targets.add(target)
+            for inner, text in inline_modules(module, strip_comments(file.read_text())):
+                targets |= self.targets(inner, file, text)
             out[file] = targets
         return out
+
+    def targets(self, module, file, text):
+        """The files that `text`, the body of `module` inside `file`, imports."""
+        paths = []
+        for vis, tree in USE_RE.findall(text):
+            if vis and not vis.startswith("pub(crate)") and not vis.startswith("pub(super)"):
+                continue
+            paths += [p.split("::") for p in expand(tree)]
+        paths += [[root] + tail.split("::")[1:] for root, tail in INLINE_RE.findall(text)]
+        targets = set()
+        for segs in paths:
+            segs = [s.split(" as ")[0] for s in segs]
+            if segs[0] not in ("crate", "super", "self"):
+                continue
+            target = self.resolve(self.absolute(module, segs))
+            if target is not None and target != file:
+                targets.add(target)
+        return targets
+
+
+def inline_modules(module, text):
+    """`(module path, text)` for the file's own body and each inline `mod name { ... }` in it,
+    so that `super::` inside a file's `mod tests` names the file itself."""
+    match = re.search(r"\bmod\s+([A-Za-z_][A-Za-z0-9_]*)\s*\{", text)
+    if match is None:
+        return [(module, text)]
+    depth, end = 0, len(text)
+    for i in range(match.end() - 1, len(text)):
+        depth += text[i] == "{"
+        depth -= text[i] == "}"
+        if depth == 0:
+            end = i
+            break
+    body = text[match.end() : end]
+    outer = text[: match.start()] + text[end + 1 :]
+    return inline_modules(module, outer) + inline_modules(module + (match.group(1),), body)
 
 
 def cycles(edges):
