@@ -33,10 +33,13 @@ test-backends: setup
     scripts/install-vulkan.sh
     scripts/test-backends.sh
 
-# Formatting and lints, warnings as errors.
+# Formatting and lints, warnings as errors; no import cycles between a crate's files; no
+# shell pipelines that SIGPIPE can fail.
 lint:
     cargo fmt --all --check
     cargo clippy --release --workspace --all-targets -- -D warnings
+    python3 scripts/check-module-cycles.py
+    scripts/check-scripts.sh
 
 # Run the main manifest's sweep at PROFILE (smoke | quick | full) and regenerate the report.
 reproduce PROFILE="quick": setup

@@ -3,7 +3,10 @@
 # that is Mesa's CPU driver (lavapipe). Installs with apt (as root, or through sudo) when missing.
 set -euo pipefail
 
-if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' && ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then
+# The loader list is read whole before grep sees it: `ldconfig -p | grep -q` under pipefail
+# fails whenever grep exits at its first match before ldconfig has written everything.
+libraries="$(ldconfig -p 2>/dev/null || true)"
+if grep -q 'libvulkan\.so\.1' <<<"$libraries" && compgen -G '/usr/share/vulkan/icd.d/*.json' >/dev/null; then
     exit 0
 fi
 packages=(mesa-vulkan-drivers libvulkan1)

@@ -30,7 +30,10 @@ run_tch() {
 }
 
 run_wgpu() {
-    if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+    # Read whole, then searched: `ldconfig -p | grep -q` fails under pipefail (SIGPIPE).
+    local libraries
+    libraries="$(ldconfig -p 2>/dev/null || true)"
+    if ! grep -q 'libvulkan\.so\.1' <<<"$libraries"; then
         echo "test-backends: libvulkan.so.1 not found; install a Vulkan driver" \
             "(apt-get install mesa-vulkan-drivers libvulkan1)" >&2
         return 1
