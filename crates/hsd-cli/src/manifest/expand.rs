@@ -1,0 +1,166 @@
+//! A profile's slice of a manifest: the runs a sweep performs, in a fixed order, and which of
+//! them a model of a given depth cannot build.
+
+use std::fmt;
+
+use hsd_data::DatasetName;
+use hsd_skip::StrategyConfig;
+use serde::Serialize;
+
+use super::blocks::{DatasetBlock, Profile, UnreachableTargets};
+use super::error::ManifestError;
+use super::validate::Manifest;
+
+/// One (model, dataset, strategy config): a row of the summary.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Run {
+    /// `model/dataset/label` plus `@target` when the strategy has a target skip ratio.
+    pub id: String,
+    pub model: String,
+    pub dataset: DatasetName,
+    /// Index into `Manifest::datasets`.
+    pub dataset_index: usize,
+    pub label: String,
+    pub strategy: StrategyConfig,
+    pub target_skip_ratio: Option<f64>,
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.id)
+    }
+}
+
+/// The sweep a profile selects: the runs and, per dataset, the decode settings.
+#[derive(Clone, Debug)]
+pub struct Expansion {
+    pub profile: String,
+    pub limit: Option<usize>,
+    pub datasets: Vec<DatasetBlock>,
+    pub runs: Vec<Run>,
+}
+
+impl Manifest {
+    /// Why `run` is left out of a sweep on a `layers`-deep model, or `None` when it can be
+    /// built. A target the strategy cannot reach is a reason under
+    /// `unreachable_targets = "skip"` and an error under `"error"`; CALM's data-dependent
+    /// target is calibrated at run time, so it always counts as reachable here.
+    pub fn skip_reason(
+        &self,
+        run: &Run,
+        layers: usize,
+        max_new_tokens: usize,
+    ) -> Result<Option<String>, hsd_skip::SkipError> {
+        match run.strategy.solve(layers, max_new_tokens) {
+            Ok(_) | Err(hsd_skip::SkipError::NeedsCalibration { .. }) => Ok(None),
+            Err(e @ hsd_skip::SkipError::TargetUnreachable { .. })
+                if self.unreachable_targets == UnreachableTargets::Skip =>
+            {
+                Ok(Some(e.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The runs of `profile` (`None`: everything, no limit), in model, dataset, strategy,
+    /// target order. `limit` overrides the profile's example limit.
+    pub fn expand(
+        &self,
+        profile: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Expansion, ManifestError> {
+        let chosen = match profile {
+            None => Profile::default(),
+            Some(name) => {
+                self.profiles
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| ManifestError::Invalid {
+                        path: self.path.clone(),
+                        what: format!(
+                            "no [profile.{name}] (have: {})",
+                            self.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    })?
+            }
+        };
+        let datasets: Vec<DatasetBlock> = self
+            .datasets
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                if let Some(cap) = chosen.max_new_tokens {
+                    d.max_new_tokens = d.max_new_tokens.min(cap);
+                }
+                d
+            })
+            .collect();
+        let mut runs = Vec::new();
+        for model in &self.models {
+            for (dataset_index, dataset) in datasets.iter().enumerate() {
+                if chosen
+                    .datasets
+                    .as_ref()
+                    .is_some_and(|keep| !keep.contains(&dataset.name))
+                {
+                    continue;
+                }
+                for block in &self.strategies {
+                    if chosen
+                        .strategies
+                        .as_ref()
+                        .is_some_and(|keep| !keep.contains(&block.label))
+                    {
+                        continue;
+                    }
+                    let targeted = block
+                        .configs
+                        .first()
+                        .is_some_and(|c| c.target_skip_ratio().is_some());
+                    let configs: Vec<StrategyConfig> = match (&chosen.target_skip_ratios, targeted)
+                    {
+                        (Some(targets), true) => targets
+                            .iter()
+                            .map(|&t| {
+                                let mut config = block.configs[0].clone();
+                                config.set_target_skip_ratio(t);
+                                config
+                            })
+                            .collect(),
+                        _ => block.configs.clone(),
+                    };
+                    for config in &configs {
+                        let target = config.target_skip_ratio();
+                        let id = match target {
+                            Some(t) => {
+                                format!("{}/{}/{}@{t:.2}", model.name, dataset.name, block.label)
+                            }
+                            None => format!("{}/{}/{}", model.name, dataset.name, block.label),
+                        };
+                        runs.push(Run {
+                            id,
+                            model: model.name.clone(),
+                            dataset: dataset.name,
+                            dataset_index,
+                            label: block.label.clone(),
+                            strategy: config.clone(),
+                            target_skip_ratio: target,
+                        });
+                    }
+                }
+            }
+        }
+        if runs.is_empty() {
+            return Err(ManifestError::Invalid {
+                path: self.path.clone(),
+                what: format!("profile {} selects no run", profile.unwrap_or("(none)")),
+            });
+        }
+        Ok(Expansion {
+            profile: profile.unwrap_or("all").to_owned(),
+            limit: limit.or(chosen.limit),
+            datasets,
+            runs,
+        })
+    }
+}

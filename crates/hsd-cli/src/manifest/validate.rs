@@ -1,0 +1,196 @@
+//! A manifest checked as a whole once its files are merged: at least one model, dataset and
+//! strategy, unique strategy labels, strategy knobs that the registry accepts, positive sizes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use hsd_model::Backend;
+use hsd_skip::StrategyConfig;
+
+use super::blocks::{DatasetBlock, ModelBlock, Profile, UnreachableTargets};
+use super::error::ManifestError;
+use super::read::{line_column, read_merged};
+
+/// One strategy block: a registry config per target skip ratio (one if none is listed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StrategyBlock {
+    /// Distinguishes two blocks of the same strategy (e.g. `hsd-propagate`, `hsd-none`).
+    pub label: String,
+    pub name: String,
+    pub configs: Vec<StrategyConfig>,
+}
+
+/// A validated, merged manifest.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub path: PathBuf,
+    /// The text of the manifest and every included file, in reading order, for `meta.json`.
+    pub text: String,
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub backend: Backend,
+    pub batch_size: usize,
+    pub throughput_tok_s: f64,
+    pub bootstrap_resamples: usize,
+    pub unreachable_targets: UnreachableTargets,
+    pub models: Vec<ModelBlock>,
+    pub datasets: Vec<DatasetBlock>,
+    pub strategies: Vec<StrategyBlock>,
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+impl Manifest {
+    /// Reads `path` and its includes and validates everything but model availability.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let mut text = String::new();
+        let mut stack = Vec::new();
+        let merged = read_merged(path, &mut stack, &mut text)?;
+        let invalid = |what: String| ManifestError::Invalid {
+            path: path.to_path_buf(),
+            what,
+        };
+        let name = merged.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .map_or_else(|| "manifest".into(), |s| s.to_string_lossy().into_owned())
+        });
+        if merged.model.is_empty() {
+            return Err(invalid("no [[model]] block".into()));
+        }
+        if merged.dataset.is_empty() {
+            return Err(invalid("no [[dataset]] block".into()));
+        }
+        if merged.strategy.is_empty() {
+            return Err(invalid("no [[strategy]] block".into()));
+        }
+        for model in &merged.model {
+            if model.spec.is_none() && model.spec_env.is_none() {
+                return Err(invalid(format!(
+                    "model '{}' has neither `spec` nor `spec_env`",
+                    model.name
+                )));
+            }
+        }
+        for dataset in &merged.dataset {
+            if dataset.max_new_tokens == 0 {
+                return Err(invalid(format!(
+                    "dataset {}: max_new_tokens must be positive",
+                    dataset.name
+                )));
+            }
+        }
+        let mut strategies = Vec::new();
+        for (block, (origin, source)) in merged.strategy.iter().zip(&merged.strategy_origins) {
+            strategies.push(parse_strategy(block, origin, source)?);
+        }
+        let mut labels = BTreeSet::new();
+        for s in &strategies {
+            if !labels.insert(s.label.clone()) {
+                return Err(invalid(format!(
+                    "two strategy blocks share the label '{}': give one a `label`",
+                    s.label
+                )));
+            }
+        }
+        let batch_size = merged.batch_size.unwrap_or(1);
+        if batch_size == 0 {
+            return Err(invalid("batch_size must be positive".into()));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            text,
+            name,
+            description: merged.description.clone().unwrap_or_default(),
+            seed: merged.seed.unwrap_or(0),
+            backend: merged.backend.unwrap_or(Backend::Flex),
+            batch_size,
+            throughput_tok_s: merged.throughput_tok_s.unwrap_or(40.0),
+            bootstrap_resamples: merged.bootstrap_resamples.unwrap_or(1000),
+            unreachable_targets: merged.unreachable_targets.unwrap_or_default(),
+            models: merged.model.clone(),
+            datasets: merged.dataset.clone(),
+            strategies,
+            profiles: merged.profile.clone(),
+        })
+    }
+}
+
+/// Splits a strategy table into its label, target list and registry knobs, and builds one
+/// registry config per target.
+fn parse_strategy(
+    block: &toml::Spanned<toml::Table>,
+    path: &Path,
+    source: &str,
+) -> Result<StrategyBlock, ManifestError> {
+    let at = |message: String| {
+        let (line, column) = line_column(source, block.span().start);
+        ManifestError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    };
+    let mut table = block.get_ref().clone();
+    let name = match table.get("name") {
+        Some(toml::Value::String(name)) => name.clone(),
+        _ => return Err(at("strategy block needs `name = \"...\"`".into())),
+    };
+    if !StrategyConfig::NAMES.contains(&name.as_str()) {
+        return Err(at(format!(
+            "unknown strategy {name:?} (expected one of {})",
+            StrategyConfig::NAMES.join(", ")
+        )));
+    }
+    let label = match table.remove("label") {
+        None => name.clone(),
+        Some(toml::Value::String(label)) => label,
+        Some(other) => {
+            return Err(at(format!(
+                "`label` must be a string, not {}",
+                other.type_str()
+            )));
+        }
+    };
+    let targets: Vec<Option<f64>> = match table.remove("target_skip_ratio") {
+        None => vec![None],
+        Some(toml::Value::Float(t)) => vec![Some(t)],
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                toml::Value::Float(t) => Ok(Some(*t)),
+                toml::Value::Integer(t) => Ok(Some(*t as f64)),
+                other => Err(at(format!(
+                    "target_skip_ratio entries must be numbers, not {}",
+                    other.type_str()
+                ))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(at(format!(
+                "target_skip_ratio must be a number or a list, not {}",
+                other.type_str()
+            )));
+        }
+    };
+    let knobs = serde_json::to_value(&table).map_err(|e| at(e.to_string()))?;
+    let mut configs = Vec::with_capacity(targets.len());
+    for target in targets {
+        if let Some(t) = target
+            && !(0.0..1.0).contains(&t)
+        {
+            return Err(at(format!("target_skip_ratio {t} is outside [0, 1)")));
+        }
+        let mut config: StrategyConfig = serde_json::from_value(knobs.clone())
+            .map_err(|e| at(format!("strategy {name:?} ({label}): {e}")))?;
+        if let Some(t) = target {
+            config.set_target_skip_ratio(t);
+        }
+        configs.push(config);
+    }
+    Ok(StrategyBlock {
+        label,
+        name,
+        configs,
+    })
+}
