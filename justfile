@@ -41,10 +41,12 @@ lint:
     python3 scripts/check-module-cycles.py
     scripts/check-scripts.sh
 
-# Run the main manifest's sweep at PROFILE (smoke | quick | full) and regenerate the report.
-reproduce PROFILE="quick": setup
-    {{hsd}} run experiments/main.toml --profile {{PROFILE}} --resume
-    {{hsd}} report
+# Run the main manifest's sweep at PROFILE (smoke | quick | full) from scratch into
+# target/reproduce/main-PROFILE and compare its records with the committed run's, byte for byte.
+# FLAGS: --resume continues an interrupted reproduction; --adopt replaces the committed run
+# with the fresh one and regenerates its tables and figures.
+reproduce PROFILE="quick" *FLAGS: setup
+    {{hsd}} reproduce experiments/main.toml --profile {{PROFILE}} {{FLAGS}}
 
 # Regenerate paper/tables and paper/figures from results/ alone (no model run).
 paper:

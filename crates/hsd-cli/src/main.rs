@@ -1,11 +1,14 @@
 //! `hsd`: hierarchical skip decoding experiments from the command line.
 
 mod bench_report;
+mod calibrate;
 mod cmd;
 mod manifest;
-mod records;
+mod preflight;
+mod prompts;
 mod report;
-mod summary;
+mod results;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +37,8 @@ enum Command {
     Check(cmd::check::Args),
     /// Run a manifest's sweep, appending per-example records.
     Run(cmd::run::Args),
+    /// Run a manifest afresh and compare its records with the committed run's.
+    Reproduce(cmd::reproduce::Args),
     /// Join the records of sharded runs.
     Merge(cmd::merge::Args),
     /// Regenerate tables and figures from `results/` alone.
@@ -57,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         Command::Score(args) => cmd::score::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Reproduce(args) => cmd::reproduce::run(args),
         Command::Merge(args) => cmd::merge::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Bench(args) => cmd::bench::run(args),

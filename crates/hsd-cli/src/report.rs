@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use hsd_plot::{HeatMap, LineChart, Point, RefLine, Series};
 
-use crate::records::{Record, recover, write_atomic};
-use crate::summary::{SummaryRow, read_parquet};
+use crate::results::{Record, SummaryRow, read_parquet, recover, write_atomic};
 
 /// The metric each figure plots for a dataset: the first of these its runs have.
 const PRIMARY_METRICS: [&str; 5] = ["rougeL", "bleu", "cider", "meteor", "chrf"];
@@ -569,7 +568,7 @@ fn heat_maps(rows: &[SummaryRow], records: &[Record]) -> BTreeMap<String, Vec<He
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::summary::{MetricSummary, write};
+    use crate::results::{MetricSummary, write_summary};
 
     /// A synthetic results folder: two datasets, vanilla plus two strategies at three targets.
     pub(crate) fn synthetic_results(dir: &Path) -> Vec<SummaryRow> {
@@ -647,8 +646,8 @@ pub(crate) mod tests {
                 }
             }
         }
-        write(&rows, dir).unwrap();
-        crate::records::Appender::open(&dir.join("records.jsonl"))
+        write_summary(&rows, dir).unwrap();
+        crate::results::Appender::open(&dir.join("records.jsonl"))
             .unwrap()
             .append(&records)
             .unwrap();

@@ -1,8 +1,10 @@
-//! `hsd check`: validate a manifest, print its expanded runs and what they will cost.
+//! `hsd check`: validate a manifest and every input it names (dataset files, templates,
+//! few-shot pools, model files), print its expanded runs and what they will cost.
 
 use std::path::PathBuf;
 
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ModelSpecs};
+use crate::preflight::check_inputs;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,11 +19,16 @@ pub struct Args {
     /// Generated tokens per second, over the whole batch, for the time estimate; the manifest's `throughput_tok_s` otherwise.
     #[arg(long)]
     pub tok_s: Option<f64>,
+    /// `NAME=SPEC`: the spec for the manifest's model NAME, as `hsd run` takes it.
+    #[arg(long = "model", value_name = "NAME=SPEC")]
+    pub models: Vec<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let manifest = Manifest::load(&args.manifest)?;
     let expansion = manifest.expand(args.profile.as_deref(), args.limit)?;
+    let specs = ModelSpecs::from_flags(&args.models)?;
+    let inputs = check_inputs(&manifest, &expansion, &hsd_data::data_root()?, &specs)?;
     let tok_s = args.tok_s.unwrap_or(manifest.throughput_tok_s);
     if !manifest.description.is_empty() {
         println!("{}", manifest.description.trim());
@@ -35,6 +42,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .limit
             .map_or_else(|| "all".into(), |l| l.to_string())
     );
+    for (dataset, examples) in &inputs.datasets {
+        println!("  input: dataset {dataset}: {examples} examples read");
+    }
+    for (model, file) in &inputs.models {
+        println!("  input: model {model}: {file}");
+    }
     let mut tokens_total = 0u64;
     let mut flops_total = 0f64;
     let mut flops_known = true;

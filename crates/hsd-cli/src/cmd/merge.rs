@@ -2,33 +2,32 @@
 //! records in the order an unsharded run writes them, then score and summarize.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use crate::manifest::{Expansion, Manifest, Run};
-use crate::records::{Appender, Record, Timing, recover, write_atomic};
-use crate::summary::{RunResult, summarize, write};
+use crate::manifest::Run;
+use super::sweep_flags::SweepSelection;
+use crate::results::{
+    Appender, Machine, Meta, Record, Timing, git_commit, hex_sha256, recover,
+    score_and_summarize, write_atomic,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The manifest the shards ran.
-    pub manifest: PathBuf,
+    /// The sweep the shards ran.
+    #[command(flatten)]
+    pub sweep: SweepSelection,
     /// The shard folders (`results/<manifest>/shard-i-of-n`).
     #[arg(required = true)]
     pub shards: Vec<PathBuf>,
-    #[arg(long, default_value = "quick")]
-    pub profile: String,
-    #[arg(long)]
-    pub limit: Option<usize>,
     /// Where the merged folder goes; `results/<manifest name>` by default.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let manifest = Manifest::load(&args.manifest)?;
-    let expansion = manifest.expand(Some(&args.profile), args.limit)?;
+    let (manifest, expansion) = args.sweep.load()?;
     let out = args
         .out
         .clone()
@@ -52,8 +51,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "{}: run {} is not in {} (profile {})",
                 shard.display(),
                 stray.run,
-                args.manifest.display(),
-                args.profile
+                args.sweep.manifest.display(),
+                args.sweep.profile
             );
         }
         records.extend(shard_records);
@@ -94,21 +93,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .filter(|r| records.iter().any(|rec| rec.run == r.id))
         .cloned()
         .collect();
-    let signatures = summarize_folder(&manifest, &expansion, &runs, &records, &timings, &out)?;
-    let meta = serde_json::json!({
-        "manifest": manifest.path.display().to_string(),
-        "manifest_text": manifest.text,
-        "manifest_sha256": super::run::hex_sha256(manifest.text.as_bytes()),
-        "profile": expansion.profile,
-        "limit": expansion.limit,
-        "merged_from": args.shards.iter().map(|s| s.display().to_string()).collect::<Vec<_>>(),
-        "shard_meta": args.shards.iter().map(|s| std::fs::read_to_string(s.join("meta.json")).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())).collect::<Vec<_>>(),
-        "metric_signatures": signatures,
-    });
-    write_atomic(
-        &out.join("meta.json"),
-        serde_json::to_string_pretty(&meta)?.as_bytes(),
-    )?;
+    let shard_metas = args
+        .shards
+        .iter()
+        .map(|shard| Meta::read(shard))
+        .collect::<anyhow::Result<Vec<Meta>>>()?;
+    let sweep = (
+        hex_sha256(manifest.text.as_bytes()),
+        expansion.profile.clone(),
+        expansion.limit,
+    );
+    let first = consistent_shards(&args.shards, &shard_metas, &sweep)?;
+    let metric_signatures =
+        score_and_summarize(&manifest, &expansion, &runs, &records, &timings, &out)?;
+    Meta {
+        shard: None,
+        metric_signatures,
+        skipped_runs: shard_metas
+            .iter()
+            .flat_map(|m| m.skipped_runs.iter().cloned())
+            .collect(),
+        merged_from: args.shards.iter().map(|s| s.display().to_string()).collect(),
+        git_commit: git_commit(),
+        machine: Machine::this(),
+        ..first.clone()
+    }
+    .write(&out)?;
     println!(
         "{}: {} records from {} shards",
         out.display(),
@@ -118,88 +128,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Scores every run's records with its dataset's metrics, writes `summary.parquet` and
-/// `summary.csv` into `out`, and returns each metric's signature.
-pub(crate) fn summarize_folder(
-    manifest: &Manifest,
-    expansion: &Expansion,
-    runs: &[Run],
-    records: &[Record],
-    timings: &[Timing],
-    out: &Path,
-) -> anyhow::Result<BTreeMap<String, Option<String>>> {
-    let mut by_run: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
-    for record in records {
-        by_run.entry(record.run.as_str()).or_default().push(record);
-    }
-    let mut seconds: BTreeMap<&str, f64> = BTreeMap::new();
-    for timing in timings {
-        *seconds.entry(timing.run.as_str()).or_default() += timing.decode_seconds;
-    }
-    let mut metrics: BTreeMap<String, Box<dyn hsd_metrics::Metric>> = BTreeMap::new();
-    let mut signatures = BTreeMap::new();
-    let mut results = Vec::new();
-    for run in runs {
-        let Some(mut recs) = by_run.get(run.id.as_str()).cloned() else {
-            continue;
+/// The first shard's meta, once every shard is checked to come from this sweep (manifest
+/// text, profile and limit in `sweep`) and from the same backend and model files: a merge of
+/// unlike shards would mix two sweeps.
+fn consistent_shards<'a>(
+    shards: &[PathBuf],
+    metas: &'a [Meta],
+    sweep: &(String, String, Option<usize>),
+) -> anyhow::Result<&'a Meta> {
+    let Some(first) = metas.first() else {
+        bail!("no shard folder given");
+    };
+    for (shard, meta) in shards.iter().zip(metas) {
+        let (manifest_sha256, profile, limit) = sweep;
+        let differs = if &meta.manifest_sha256 != manifest_sha256 {
+            Some("manifest text")
+        } else if (&meta.profile, meta.limit) != (profile, *limit) {
+            Some("profile or limit")
+        } else if meta.backend != first.backend {
+            Some("backend")
+        } else if meta.models != first.models {
+            Some("model files")
+        } else {
+            None
         };
-        recs.sort_by_key(|r| r.index);
-        let predictions: Vec<String> = recs.iter().map(|r| r.prediction.clone()).collect();
-        let references: Vec<Vec<String>> = recs.iter().map(|r| r.references.clone()).collect();
-        let mut scores = BTreeMap::new();
-        for name in expansion.datasets[run.dataset_index].metrics() {
-            if !metrics.contains_key(&name) {
-                metrics.insert(
-                    name.clone(),
-                    hsd_metrics::by_name(&name).with_context(|| format!("metric {name}"))?,
-                );
-            }
-            let scored = metrics[&name]
-                .score(&predictions, &references)
-                .with_context(|| format!("scoring {} with {name}", run.id))?;
-            signatures.insert(name.clone(), scored.signature.clone());
-            // ROUGE also reports precision and recall; the tables and figures use F-measures.
-            for (key, corpus) in scored
-                .corpus
-                .iter()
-                .filter(|(k, _)| !k.ends_with("_precision") && !k.ends_with("_recall"))
-            {
-                let per_example: Option<Vec<f64>> = scored
-                    .per_example
-                    .iter()
-                    .map(|m| m.get(key).copied())
-                    .collect();
-                if let Some(per_example) = per_example {
-                    scores.insert(key.clone(), (*corpus, per_example));
-                }
-            }
+        if let Some(what) = differs {
+            bail!(
+                "{}: its {what} differs from this merge's or from {}'s (meta.json); merge only shards of one sweep",
+                shard.display(),
+                shards[0].display()
+            );
         }
-        let layers = recs
-            .iter()
-            .flat_map(|r| r.layers.first())
-            .map(String::len)
-            .next()
-            .unwrap_or(0);
-        let tokens: usize = recs.iter().map(|r| r.layers.len()).sum();
-        let ran: usize = recs.iter().flat_map(|r| r.layers_run()).sum();
-        results.push(RunResult {
-            run: run.id.clone(),
-            model: run.model.clone(),
-            dataset: run.dataset.to_string(),
-            strategy: run.strategy.name().to_owned(),
-            label: run.label.clone(),
-            target_skip_ratio: run.target_skip_ratio,
-            examples: recs.iter().map(|r| r.example.clone()).collect(),
-            generated_tokens: tokens,
-            skipped_slots: tokens * layers - ran,
-            total_slots: tokens * layers,
-            flops: recs.iter().map(|r| r.flops).sum(),
-            vanilla_flops: recs.iter().map(|r| r.vanilla_flops).sum(),
-            scores,
-            decode_seconds: seconds.get(run.id.as_str()).copied(),
-        });
     }
-    let rows = summarize(&results, manifest.bootstrap_resamples, manifest.seed)?;
-    write(&rows, out)?;
-    Ok(signatures)
+    Ok(first)
 }

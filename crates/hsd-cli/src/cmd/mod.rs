@@ -7,5 +7,7 @@ pub mod logits;
 pub mod merge;
 pub mod plan;
 pub mod report;
+pub mod reproduce;
 pub mod run;
 pub mod score;
+pub mod sweep_flags;

@@ -13,6 +13,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use hsd_model::{Generation, StopReason};
+use hsd_skip::{ModelShapes, SkipError, SkipStats};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -45,13 +47,65 @@ pub struct Record {
     pub oracle_layers: Option<Vec<Option<usize>>>,
 }
 
+/// Where a generation sits in a sweep: the run, the example and its position, and how long
+/// its prompt was.
+pub struct RecordKey<'a> {
+    pub run: &'a str,
+    pub example: &'a hsd_data::Example,
+    pub index: usize,
+    pub prompt_tokens: usize,
+}
+
 impl Record {
+    /// The record of one row of a decoded batch: `text` is the decoded continuation, whose
+    /// first line becomes the prediction; per-token layers and FLOPs come from the traces.
+    pub fn from_generation(
+        key: RecordKey<'_>,
+        generation: &Generation,
+        text: &str,
+        shapes: ModelShapes,
+    ) -> Result<Self, SkipError> {
+        let mut stats = SkipStats::new(shapes);
+        for trace in &generation.traces {
+            stats.record(trace)?;
+        }
+        let summary = stats.summary();
+        Ok(Self {
+            run: key.run.to_owned(),
+            example: key.example.id.clone(),
+            index: key.index,
+            prompt_tokens: key.prompt_tokens,
+            prediction: clean_prediction(text),
+            references: key.example.references.clone(),
+            tokens: generation.tokens.clone(),
+            layers: generation
+                .traces
+                .iter()
+                .map(|t| t.layer_string(shapes.layers))
+                .collect(),
+            skip_ratio: summary.skip_ratio,
+            flops: summary.flops.total(),
+            vanilla_flops: summary.vanilla_flops.total(),
+            stop: match generation.stop {
+                StopReason::Eos => "eos".into(),
+                StopReason::MaxNewTokens => "max_new_tokens".into(),
+            },
+            oracle_layers: None,
+        })
+    }
+
     /// Layers that ran per generated token.
     pub fn layers_run(&self) -> impl Iterator<Item = usize> + '_ {
         self.layers
             .iter()
             .map(|l| l.bytes().filter(|&b| b == b'1').count())
     }
+}
+
+/// The first line of the continuation, trimmed: the templates ask for a one-paragraph answer
+/// and small models tend to continue with a new turn or example after it.
+fn clean_prediction(text: &str) -> String {
+    text.trim().lines().next().unwrap_or("").trim().to_owned()
 }
 
 /// Wall-clock time of one run over one batch of examples.
@@ -241,6 +295,12 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn predictions_keep_the_first_line() {
+        assert_eq!(clean_prediction("  A summary.\nUser: next"), "A summary.");
+        assert_eq!(clean_prediction("\n"), "");
     }
 
     #[test]

@@ -421,14 +421,14 @@ fn from_frame(frame: &DataFrame) -> anyhow::Result<Vec<SummaryRow>> {
 }
 
 /// Writes `summary.parquet` and `summary.csv` into `dir`, each atomically.
-pub fn write(rows: &[SummaryRow], dir: &Path) -> anyhow::Result<()> {
+pub fn write_summary(rows: &[SummaryRow], dir: &Path) -> anyhow::Result<()> {
     let mut frame = to_frame(rows)?;
     let mut csv = Vec::new();
     CsvWriter::new(&mut csv).finish(&mut frame)?;
-    crate::records::write_atomic(&dir.join("summary.csv"), &csv)?;
+    super::records::write_atomic(&dir.join("summary.csv"), &csv)?;
     let mut parquet = Vec::new();
     ParquetWriter::new(&mut parquet).finish(&mut frame)?;
-    crate::records::write_atomic(&dir.join("summary.parquet"), &parquet)
+    super::records::write_atomic(&dir.join("summary.parquet"), &parquet)
 }
 
 #[cfg(test)]
@@ -510,7 +510,7 @@ mod tests {
         );
 
         let dir = tempfile::tempdir().unwrap();
-        write(&rows, dir.path()).unwrap();
+        write_summary(&rows, dir.path()).unwrap();
         assert_eq!(
             read_parquet(&dir.path().join("summary.parquet")).unwrap(),
             rows

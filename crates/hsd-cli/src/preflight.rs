@@ -1,0 +1,77 @@
+//! Checks before work: every dataset file, prompt template, few-shot pool and model file a
+//! sweep will read is opened and parsed before the first token is decoded, so a bad input
+//! late in the manifest fails in seconds instead of after the datasets before it have run.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use hsd_data::{PromptTemplate, ShotPool};
+
+use crate::manifest::{DatasetBlock, Expansion, Manifest, ModelSpecs};
+use crate::prompts::{dataset_spec, load_examples};
+
+/// What the inputs of a sweep hold, once every one of them has been read.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    /// `(dataset, examples)` per dataset block the runs use.
+    pub datasets: Vec<(String, usize)>,
+    /// `(model, file)` per model that resolved.
+    pub models: Vec<(String, String)>,
+}
+
+/// Reads every input of `expansion`'s runs, with model specs from `specs` (an optional model
+/// without one is left out). Every problem found is listed in the one error.
+pub fn check_inputs(
+    manifest: &Manifest,
+    expansion: &Expansion,
+    data_root: &Path,
+    specs: &ModelSpecs,
+) -> anyhow::Result<Inputs> {
+    let mut inputs = Inputs::default();
+    let mut problems = Vec::new();
+    let used: BTreeSet<usize> = expansion.runs.iter().map(|r| r.dataset_index).collect();
+    for &index in &used {
+        let block = &expansion.datasets[index];
+        match check_dataset(block, expansion.limit, data_root) {
+            Ok(examples) => inputs.datasets.push((block.name.to_string(), examples)),
+            Err(e) => problems.push(format!("dataset {}: {e:#}", block.name)),
+        }
+    }
+    let models: BTreeSet<&str> = expansion.runs.iter().map(|r| r.model.as_str()).collect();
+    for block in manifest.models.iter().filter(|m| models.contains(m.name.as_str())) {
+        let path = specs.resolve(block).map_err(anyhow::Error::from).and_then(|spec| {
+            spec.map(|spec| hsd_model::resolve_model_path(&spec))
+                .transpose()
+                .map_err(anyhow::Error::from)
+        });
+        match path {
+            Ok(Some(path)) => inputs
+                .models
+                .push((block.name.clone(), path.display().to_string())),
+            Ok(None) => {}
+            Err(e) => problems.push(format!("model {}: {e:#}", block.name)),
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "{}: {} input problem(s):\n  {}",
+            manifest.path.display(),
+            problems.len(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(inputs)
+}
+
+/// Loads the block's examples, template and few-shot pool; returns how many examples run.
+fn check_dataset(block: &DatasetBlock, limit: Option<usize>, data_root: &Path) -> anyhow::Result<usize> {
+    let examples = load_examples(block, limit, data_root)?;
+    match &block.template {
+        Some(path) => PromptTemplate::from_file(path)?,
+        None => PromptTemplate::builtin(block.name)?,
+    };
+    if block.shots > 0 {
+        ShotPool::for_evaluation(&dataset_spec(block, None), data_root, block.shots, None)?;
+    }
+    Ok(examples.len())
+}

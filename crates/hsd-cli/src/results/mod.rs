@@ -1,0 +1,18 @@
+//! What a run leaves in its results folder, and the one place that reads and writes it:
+//! `records.jsonl` and `timings.jsonl` ([`records`]), `summary.{csv,parquet}` ([`summary`],
+//! scored by [`score`]), and `meta.json` ([`meta`]: hashes, git commit, machine); and
+//! whether two folders hold the same records ([`compare`]).
+
+mod compare;
+mod meta;
+mod records;
+mod score;
+mod summary;
+
+pub use compare::compare_records;
+pub use meta::{Machine, Meta, ModelFiles, git_commit, hex_sha256};
+pub use records::{Appender, Record, RecordKey, Timing, done, recover, write_atomic};
+pub use score::score_and_summarize;
+pub use summary::{SummaryRow, read_parquet};
+#[cfg(test)]
+pub use summary::{MetricSummary, write_summary};

@@ -1,0 +1,192 @@
+//! One model's share of a sweep. Per dataset, examples go in fixed batches: each batch is
+//! prefilled once (every layer) and its logits and KV cache are cloned for every strategy and
+//! target skip ratio still to do. Records are appended as batches finish, so a killed run
+//! resumes with `--resume` and recomputes nothing it had written.
+//!
+//! Batches are the same chunks of the example list on every attempt, whatever is already
+//! done, so a resumed run decodes exactly the batches an uninterrupted one does and writes
+//! byte-identical records (dynamic strategies exit on the whole batch's agreement, so batch
+//! composition matters).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use hsd_model::{Batch, GenerateConfig, LoadedModel};
+use hsd_skip::{Oracle, Strategy, StrategyConfig};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::calibrate::{CalibrationSource, CalmCalibrator};
+use crate::manifest::{Expansion, Manifest, ModelBlock, Run};
+use crate::prompts::{PromptEncoder, load_examples};
+use crate::results::{Appender, Record, RecordKey, Timing};
+
+/// What one model's runs share.
+pub struct Sweep<'a> {
+    pub manifest: &'a Manifest,
+    pub expansion: &'a Expansion,
+    pub model_block: &'a ModelBlock,
+    pub model: &'a LoadedModel,
+    /// The (run, example) pairs already recorded.
+    pub finished: &'a BTreeSet<(String, String)>,
+    pub progress: &'a MultiProgress,
+    pub data_root: &'a Path,
+}
+
+/// Where a sweep writes.
+pub struct Outputs<'a> {
+    pub records: &'a mut Appender,
+    pub timings: &'a mut Appender,
+}
+
+impl Sweep<'_> {
+    /// Decodes every (run, example) of `runs` not yet finished, dataset by dataset.
+    pub fn run(&self, runs: &[&Run], out: &mut Outputs<'_>) -> anyhow::Result<()> {
+        let tokenizer = self.model.tokenizer()?;
+        let encoder = PromptEncoder::new(
+            self.model,
+            &self.model_block.name,
+            self.model_block.prompt_mode,
+            self.manifest.seed,
+            self.data_root,
+        )?;
+        let bar_style =
+            ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {msg} eta {eta}")?
+                .progress_chars("=> ");
+        let mut by_dataset: BTreeMap<usize, Vec<&Run>> = BTreeMap::new();
+        for run in runs {
+            by_dataset.entry(run.dataset_index).or_default().push(run);
+        }
+        for (dataset_index, dataset_runs) in by_dataset {
+            let block = &self.expansion.datasets[dataset_index];
+            let examples = load_examples(block, self.expansion.limit, self.data_root)?;
+            let prompts = encoder.encode(block, &examples)?;
+            let bar = self.progress.add(ProgressBar::new(
+                (examples.len() * dataset_runs.len()) as u64,
+            ));
+            bar.set_style(bar_style.clone());
+            bar.set_prefix(format!("{}/{}", self.model_block.name, block.name));
+            let config = GenerateConfig {
+                max_new_tokens: block.max_new_tokens,
+                eos_ids: tokenizer.eos_ids().to_vec(),
+                pad_id: tokenizer
+                    .pad_id()
+                    .or_else(|| tokenizer.eos_ids().first().copied())
+                    .unwrap_or(0),
+            };
+            let mut calibrator = CalmCalibrator::new(
+                self.model,
+                block,
+                &config,
+                &dataset_runs,
+                &CalibrationSource {
+                    encoder: &encoder,
+                    data_root: self.data_root,
+                    batch_size: self.manifest.batch_size,
+                    evaluated_limit: self.expansion.limit,
+                },
+            )?;
+            let mut tokens_done = 0usize;
+            let started = Instant::now();
+            for (chunk, batch_examples) in examples.chunks(self.manifest.batch_size).enumerate() {
+                let first = chunk * self.manifest.batch_size;
+                let todo: Vec<&Run> = dataset_runs
+                    .iter()
+                    .copied()
+                    .filter(|r| {
+                        batch_examples
+                            .iter()
+                            .any(|e| !self.finished.contains(&(r.id.clone(), e.id.clone())))
+                    })
+                    .collect();
+                bar.inc(((dataset_runs.len() - todo.len()) * batch_examples.len()) as u64);
+                if todo.is_empty() {
+                    continue;
+                }
+                let rows = &prompts[first..first + batch_examples.len()];
+                let batch = Batch::new(rows.to_vec(), config.pad_id)?;
+                let prefill_started = Instant::now();
+                let (logits, cache) = self.model.decoder.prefill(&batch, block.max_new_tokens)?;
+                let prefill_seconds = prefill_started.elapsed().as_secs_f64();
+                for run in todo {
+                    let mut oracle = Oracle::new();
+                    let mut built = match &run.strategy {
+                        StrategyConfig::Oracle(_) => None,
+                        config_of_run => Some(
+                            calibrator
+                                .solve(config_of_run)?
+                                .build(self.model.shapes.layers, block.max_new_tokens)
+                                .with_context(|| format!("building {}", run.id))?,
+                        ),
+                    };
+                    // Timed from here: bisecting a CALM threshold above is setup, not decoding.
+                    let decode_started = Instant::now();
+                    let strategy: &mut dyn Strategy = match built.as_mut() {
+                        Some(built) => built.as_mut(),
+                        None => &mut oracle,
+                    };
+                    let generated = self.model.decoder.decode(
+                        logits.clone(),
+                        cache.clone(),
+                        strategy,
+                        &config,
+                    )?;
+                    let decode_seconds = decode_started.elapsed().as_secs_f64();
+                    let oracle = built.is_none().then_some(oracle);
+                    let mut batch_records = Vec::with_capacity(batch_examples.len());
+                    for (offset, (example, generation)) in
+                        batch_examples.iter().zip(&generated.rows).enumerate()
+                    {
+                        let text = tokenizer
+                            .decode(&generation.tokens, true)
+                            .map_err(|e| anyhow::anyhow!("decoding {}: {e}", example.id))?;
+                        let key = RecordKey {
+                            run: &run.id,
+                            example,
+                            index: first + offset,
+                            prompt_tokens: rows[offset].len(),
+                        };
+                        let mut record =
+                            Record::from_generation(key, generation, &text, self.model.shapes)
+                                .with_context(|| format!("{} on {}", run.id, example.id))?;
+                        record.oracle_layers = oracle
+                            .as_ref()
+                            .map(|o| oracle_layers(o, offset, generation.tokens.len()));
+                        batch_records.push(record);
+                    }
+                    let generated_tokens: usize =
+                        generated.rows.iter().map(|g| g.tokens.len()).sum();
+                    out.records.append(&batch_records)?;
+                    out.timings.append(&[Timing {
+                        run: run.id.clone(),
+                        examples: batch_examples.iter().map(|e| e.id.clone()).collect(),
+                        generated_tokens,
+                        prefill_seconds,
+                        decode_seconds,
+                    }])?;
+                    tokens_done += generated_tokens;
+                    bar.inc(batch_examples.len() as u64);
+                    bar.set_message(format!(
+                        "{:.1} tok/s",
+                        tokens_done as f64 / started.elapsed().as_secs_f64().max(1e-9)
+                    ));
+                }
+            }
+            bar.finish();
+        }
+        Ok(())
+    }
+}
+
+/// Per generated token of batch row `row`, the fewest layers whose exit gives the full
+/// model's token, placed by the oracle's own token index.
+fn oracle_layers(oracle: &Oracle, row: usize, tokens: usize) -> Vec<Option<usize>> {
+    let mut layers = vec![None; tokens];
+    for token in oracle.tokens() {
+        if let Some(slot) = layers.get_mut(token.t) {
+            *slot = token.first_match.get(row).copied().flatten().map(|l| l + 1);
+        }
+    }
+    layers
+}
