@@ -5,7 +5,7 @@ use burn::tensor::{Device, Int, Tensor};
 use hsd_skip::ModelShapes;
 
 use crate::attention::LayerStep;
-use crate::layers::{Rope, RopeAngles};
+use crate::rope::{Rope, RopeAngles};
 
 /// One transformer block.
 pub(crate) trait Block {

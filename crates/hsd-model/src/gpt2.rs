@@ -9,9 +9,8 @@ use serde::Deserialize;
 use crate::ModelError;
 use crate::arch::{Architecture, Block};
 use crate::attention::{LayerStep, split_heads};
-use crate::layers::{
-    Activation, LayerNorm, Linear, Rope, RopeAngles, VocabMatrix, load_shaped, transpose,
-};
+use crate::layers::{Activation, LayerNorm, Linear, VocabMatrix, load_shaped, transpose};
+use crate::rope::{Rope, RopeAngles};
 use crate::weights::TensorSource;
 
 /// The fields of a Hugging Face GPT-2 `config.json` that the math depends on.

@@ -30,6 +30,7 @@ mod layers;
 mod llama;
 mod loader;
 mod phi;
+mod rope;
 pub mod tokenizer;
 pub mod weights;
 
@@ -39,7 +40,7 @@ pub use decoder::{Batch, Decoder, Logits};
 pub use error::ModelError;
 pub use generate::{GenerateConfig, Generation, GenerationBatch, StopReason};
 pub use gpt2::Gpt2Config;
-pub use layers::RopeParameters;
 pub use llama::LlamaConfig;
 pub use loader::{KNOWN_MODELS, LoadedModel, ModelSource, SourceFile, load_model, models_dir};
 pub use phi::PhiConfig;
+pub use rope::RopeParameters;

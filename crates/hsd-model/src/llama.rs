@@ -9,7 +9,8 @@ use serde::Deserialize;
 use crate::ModelError;
 use crate::arch::{Architecture, Block};
 use crate::attention::{LayerStep, split_heads};
-use crate::layers::{Linear, RmsNorm, Rope, RopeAngles, RopeParameters, VocabMatrix};
+use crate::layers::{Linear, RmsNorm, VocabMatrix};
+use crate::rope::{Rope, RopeAngles, RopeParameters};
 use crate::weights::TensorSource;
 
 /// The fields of a Hugging Face Llama/Qwen2 `config.json` that the math depends on.
@@ -61,11 +62,7 @@ impl LlamaConfig {
     }
 
     pub fn rope_theta(&self) -> f64 {
-        self.rope_parameters
-            .as_ref()
-            .and_then(|p| p.rope_theta)
-            .or(self.rope_theta)
-            .unwrap_or(10_000.0)
+        RopeParameters::theta(self.rope_parameters.as_ref(), self.rope_theta)
     }
 
     fn qkv_bias(&self) -> bool {

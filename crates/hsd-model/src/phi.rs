@@ -9,9 +9,8 @@ use serde::Deserialize;
 use crate::ModelError;
 use crate::arch::{Architecture, Block};
 use crate::attention::{LayerStep, split_heads};
-use crate::layers::{
-    Activation, LayerNorm, Linear, Rope, RopeAngles, RopeParameters, VocabMatrix, load_shaped,
-};
+use crate::layers::{Activation, LayerNorm, Linear, VocabMatrix, load_shaped};
+use crate::rope::{Rope, RopeAngles, RopeParameters};
 use crate::weights::TensorSource;
 
 /// The fields of a Hugging Face Phi `config.json` that the math depends on.
@@ -50,11 +49,7 @@ fn default_max_positions() -> usize {
 
 impl PhiConfig {
     pub fn rope_theta(&self) -> f64 {
-        self.rope_parameters
-            .as_ref()
-            .and_then(|p| p.rope_theta)
-            .or(self.rope_theta)
-            .unwrap_or(10_000.0)
+        RopeParameters::theta(self.rope_parameters.as_ref(), self.rope_theta)
     }
 
     pub fn partial_rotary_factor(&self) -> f64 {
