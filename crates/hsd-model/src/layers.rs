@@ -1,32 +1,15 @@
-//! Building blocks shared by the architectures: projections, norms, activations and the
-//! row-chunked vocabulary matrices.
+//! Building blocks shared by the architectures: projections, norms and the row-chunked
+//! vocabulary matrices.
 
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Int, Tensor, TensorData, activation};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::ModelError;
-use crate::weights::{HostTensor, TensorSource};
+use crate::weight_scope::WeightScope;
 
 /// The largest vocabulary chunk in bytes: the wgpu Mesa CPU driver caps a buffer at 128 MiB,
 /// and a chunk must stay well under it.
 const MAX_CHUNK_BYTES: usize = 64 << 20;
-
-/// Loads `name` and checks its shape.
-pub(crate) fn load_shaped(
-    source: &dyn TensorSource,
-    name: &str,
-    expected: &[usize],
-) -> Result<HostTensor, ModelError> {
-    let tensor = source.load(name)?;
-    if tensor.shape != expected {
-        return Err(ModelError::Shape {
-            tensor: name.to_string(),
-            expected: expected.to_vec(),
-            found: tensor.shape,
-        });
-    }
-    Ok(tensor)
-}
 
 pub(crate) fn to_device<const D: usize>(
     data: Vec<f32>,
@@ -95,22 +78,20 @@ impl Linear {
         Self::from_out_in(transpose(weight, d_in, d_out), bias, d_in, d_out, device)
     }
 
-    /// A PyTorch `nn.Linear` (`{prefix}.weight` is `[out, in]`), with `{prefix}.bias` if `with_bias`.
-    pub(crate) fn torch(
-        source: &dyn TensorSource,
-        prefix: &str,
+    /// A PyTorch `nn.Linear`: `weight` (`[out, in]`) under `scope`, and `bias` if `with_bias`.
+    pub(crate) fn load(
+        scope: &WeightScope<'_>,
         d_in: usize,
         d_out: usize,
         with_bias: bool,
-        device: &Device,
     ) -> Result<Self, ModelError> {
-        let weight = load_shaped(source, &format!("{prefix}.weight"), &[d_out, d_in])?;
+        let weight = scope.load("weight", &[d_out, d_in])?;
         let bias = if with_bias {
-            Some(load_shaped(source, &format!("{prefix}.bias"), &[d_out])?.data)
+            Some(scope.load("bias", &[d_out])?)
         } else {
             None
         };
-        Ok(Self::from_out_in(weight.data, bias, d_in, d_out, device))
+        Ok(Self::from_out_in(weight, bias, d_in, d_out, scope.device()))
     }
 
     pub(crate) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
@@ -134,18 +115,11 @@ pub(crate) struct LayerNorm {
 }
 
 impl LayerNorm {
-    pub(crate) fn load(
-        source: &dyn TensorSource,
-        prefix: &str,
-        dim: usize,
-        eps: f64,
-        device: &Device,
-    ) -> Result<Self, ModelError> {
-        let weight = load_shaped(source, &format!("{prefix}.weight"), &[dim])?;
-        let bias = load_shaped(source, &format!("{prefix}.bias"), &[dim])?;
+    /// `weight` and `bias` under `scope`.
+    pub(crate) fn load(scope: &WeightScope<'_>, dim: usize, eps: f64) -> Result<Self, ModelError> {
         Ok(Self {
-            weight: Param::from_tensor(to_device(weight.data, [dim], device)),
-            bias: Param::from_tensor(to_device(bias.data, [dim], device)),
+            weight: Param::from_tensor(scope.tensor("weight", [dim])?),
+            bias: Param::from_tensor(scope.tensor("bias", [dim])?),
             eps,
         })
     }
@@ -167,16 +141,10 @@ pub(crate) struct RmsNorm {
 }
 
 impl RmsNorm {
-    pub(crate) fn load(
-        source: &dyn TensorSource,
-        name: &str,
-        dim: usize,
-        eps: f64,
-        device: &Device,
-    ) -> Result<Self, ModelError> {
-        let weight = load_shaped(source, name, &[dim])?;
+    /// `weight` under `scope`.
+    pub(crate) fn load(scope: &WeightScope<'_>, dim: usize, eps: f64) -> Result<Self, ModelError> {
         Ok(Self {
-            weight: Param::from_tensor(to_device(weight.data, [dim], device)),
+            weight: Param::from_tensor(scope.tensor("weight", [dim])?),
             eps,
         })
     }
@@ -197,33 +165,31 @@ pub(crate) struct VocabMatrix {
 }
 
 impl VocabMatrix {
+    /// `weight` under `scope`.
     pub(crate) fn load(
-        source: &dyn TensorSource,
-        name: &str,
+        scope: &WeightScope<'_>,
         vocab: usize,
         hidden: usize,
-        device: &Device,
     ) -> Result<Self, ModelError> {
-        let matrix = load_shaped(source, name, &[vocab, hidden])?;
-        Ok(Self::from_rows(&matrix.data, vocab, hidden, device))
+        let matrix = scope.load("weight", &[vocab, hidden])?;
+        Ok(Self::from_rows(&matrix, vocab, hidden, scope.device()))
     }
 
     /// The token embedding `model.embed_tokens.weight` and, unless the head is tied to it
     /// (`tie_word_embeddings`, or no `lm_head.weight` in the file), the LM head
     /// `lm_head.weight`: the Hugging Face names of the Llama family and Phi.
     pub(crate) fn load_embedding_and_head(
-        source: &dyn TensorSource,
+        root: &WeightScope<'_>,
         tie_word_embeddings: bool,
         vocab: usize,
         hidden: usize,
-        device: &Device,
     ) -> Result<(Self, Option<Self>), ModelError> {
-        let embed = Self::load(source, "model.embed_tokens.weight", vocab, hidden, device)?;
-        let tied = tie_word_embeddings || !source.contains("lm_head.weight");
+        let embed = Self::load(&root.pp("model.embed_tokens"), vocab, hidden)?;
+        let tied = tie_word_embeddings || !root.contains("lm_head.weight");
         let head = if tied {
             None
         } else {
-            Some(Self::load(source, "lm_head.weight", vocab, hidden, device)?)
+            Some(Self::load(&root.pp("lm_head"), vocab, hidden)?)
         };
         Ok((embed, head))
     }
@@ -376,31 +342,5 @@ mod tests {
             matrix.rows.iter().map(|c| c.val().dims()[0]).sum::<usize>(),
             vocab
         );
-    }
-}
-
-/// An MLP nonlinearity, by its Hugging Face `hidden_act` / `activation_function` name.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Activation {
-    /// `gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`.
-    GeluTanh,
-    /// `gelu`: the exact erf form.
-    Gelu,
-}
-
-impl Activation {
-    pub(crate) fn from_hf(name: &str) -> Option<Self> {
-        match name {
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Self::GeluTanh),
-            "gelu" => Some(Self::Gelu),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
-        match self {
-            Self::GeluTanh => activation::gelu_approximate(x),
-            Self::Gelu => activation::gelu(x),
-        }
     }
 }

@@ -29,9 +29,11 @@ mod gpt2;
 mod layers;
 mod llama;
 mod loader;
+mod mlp;
 mod phi;
 mod rope;
 pub mod tokenizer;
+mod weight_scope;
 pub mod weights;
 
 pub use backend::Backend;
