@@ -112,7 +112,10 @@ fn smollm2_metadata_and_config() {
         return;
     };
     let model = GgufModel::open(&path).unwrap();
-    assert_eq!((model.version(), model.architecture()), (3, "llama"));
+    assert_eq!(
+        (model.file().version(), model.file().architecture()),
+        (3, "llama")
+    );
     let config = model.config_json().unwrap();
     let expect = [
         ("hidden_size", Value::from(576)),
@@ -135,10 +138,11 @@ fn smollm2_metadata_and_config() {
     }
     assert_eq!(
         model
+            .file()
             .metadata_value("tokenizer.ggml.pre")
             .and_then(|v| v.as_str()),
         Some("smollm")
     );
     // 30 layers of 9 tensors, the embedding and the final norm; no lm_head (tied)
-    assert_eq!(model.tensor_infos().len(), 272);
+    assert_eq!(model.file().tensor_infos().len(), 272);
 }
