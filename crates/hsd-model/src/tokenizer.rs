@@ -386,7 +386,7 @@ fn read_json_if_present(path: &Path) -> Result<Option<Value>, TokenizerError> {
 
 /// The text of special token `field` in an HF `tokenizer_config.json`: a string, or an
 /// `AddedToken` object with `content`; `None` when absent or null.
-pub(crate) fn special_token_text(
+fn special_token_text(
     config: &Value,
     field: &str,
     path: &Path,

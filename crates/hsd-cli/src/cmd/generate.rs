@@ -1,7 +1,7 @@
 //! `hsd generate`: a greedy continuation of one prompt, optionally under a skip strategy.
 
-use anyhow::{Context, Result};
-use hsd_model::chat::{ChatMessage, ChatTemplate};
+use anyhow::Result;
+use hsd_model::chat::ChatMessage;
 use hsd_model::{Backend, GenerateConfig, LoadedModel, load_model};
 use hsd_skip::StrategyConfig;
 use serde_json::json;
@@ -37,20 +37,9 @@ pub(crate) fn prompt_ids(model: &LoadedModel, prompt: &str, chat: bool) -> Resul
     if !chat {
         return Ok(tokenizer.encode(prompt, false)?);
     }
-    let source = model
-        .chat_template
-        .as_deref()
-        .context("the model has no chat template")?;
-    let token = |id: Option<u32>| {
-        id.and_then(|id| tokenizer.token_str(id))
-            .unwrap_or_default()
-    };
-    let template = ChatTemplate::new(
-        source,
-        &token(tokenizer.bos_id()),
-        &token(tokenizer.eos_ids().first().copied()),
-    )?;
-    let text = template.render(&[ChatMessage::new("user", prompt)], true)?;
+    let text = model
+        .chat()?
+        .render(&[ChatMessage::new("user", prompt)], true)?;
     // The template writes the special tokens itself.
     Ok(tokenizer.encode(&text, false)?)
 }

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 
 use super::gguf_file::{GgufFile, GgufTensorInfo, MetadataValue};
 use super::{HostTensor, TensorSource, WeightError};
-use crate::chat::ChatTemplate;
 use crate::tokenizer::{ByteLevelBpe, TextTokenizer};
 
 /// Architectures whose tensors follow llama.cpp's llama naming and RoPE row permutation.
@@ -85,38 +84,12 @@ impl GgufModel {
             .and_then(|&i| self.file.tensor_infos().get(i))
     }
 
-    /// `tokenizer.chat_template`, when the file carries one.
+    /// `tokenizer.chat_template`, when the file carries one; `ChatTemplate::for_tokenizer`
+    /// compiles it with [`Self::tokenizer`].
     pub fn chat_template(&self) -> Option<&str> {
         self.file
             .metadata_value("tokenizer.chat_template")
             .and_then(MetadataValue::as_str)
-    }
-
-    /// The chat template with the file's BOS and EOS token strings, when it carries one.
-    pub fn chat(&self) -> Result<Option<ChatTemplate>, WeightError> {
-        let Some(source) = self.chat_template() else {
-            return Ok(None);
-        };
-        let tokens = self
-            .file
-            .string_array("tokenizer.ggml.tokens")?
-            .unwrap_or_default();
-        let token = |key: &str| -> Result<String, WeightError> {
-            Ok(self
-                .file
-                .optional_u64(key)?
-                .and_then(|id| tokens.get(usize::try_from(id).ok()?))
-                .cloned()
-                .unwrap_or_default())
-        };
-        let bos = token("tokenizer.ggml.bos_token_id")?;
-        let eos = token("tokenizer.ggml.eos_token_id")?;
-        ChatTemplate::new(source, &bos, &eos)
-            .map(Some)
-            .map_err(|source| WeightError::Chat {
-                path: self.file.path().to_owned(),
-                source,
-            })
     }
 
     /// An HF-style `config.json` derived from the metadata, as transformers derives it when it

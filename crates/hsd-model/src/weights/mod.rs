@@ -19,7 +19,6 @@ pub use gguf_file::{GgmlType, GgufFile, GgufTensorInfo, MetadataValue};
 pub use gguf_hf::GgufModel;
 pub use safetensors_dir::SafetensorsDir;
 
-use crate::chat::ChatError;
 use crate::tokenizer::TokenizerError;
 
 /// One tensor in host memory, dequantized to `f32`, row-major in PyTorch dimension order.
@@ -74,12 +73,6 @@ pub enum WeightError {
         path: PathBuf,
         #[source]
         source: TokenizerError,
-    },
-    #[error("{path}: chat template: {source}")]
-    Chat {
-        path: PathBuf,
-        #[source]
-        source: ChatError,
     },
 }
 

@@ -3,6 +3,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::chat::{ChatMessage, ChatTemplate};
 use crate::weights::gguf_file::GgmlType;
 use crate::weights::gguf_file::tests::{GgufWriter, f32_bytes, string};
 
@@ -293,9 +294,10 @@ fn tokenizer_and_chat_template_from_metadata() {
         (tokenizer.bos_id(), tokenizer.eos_ids(), tokenizer.pad_id()),
         (Some(1), &[2][..], Some(2))
     );
-    let chat = model.chat().unwrap().unwrap();
+    let source = model.chat_template().unwrap();
+    let chat = ChatTemplate::for_tokenizer(source, &tokenizer).unwrap();
     let rendered = chat
-        .render(&[crate::chat::ChatMessage::new("user", "hi")], true)
+        .render(&[ChatMessage::new("user", "hi")], true)
         .unwrap();
     assert_eq!(rendered, "<|im_start|>hi<|im_end|>");
 
@@ -345,8 +347,9 @@ fn exercise(bytes: Vec<u8>) {
             let _ = model.load(&name);
         }
         let _ = model.config_json();
-        let _ = model.tokenizer();
-        let _ = model.chat();
+        if let (Some(source), Ok(tokenizer)) = (model.chat_template(), model.tokenizer()) {
+            let _ = ChatTemplate::for_tokenizer(source, &tokenizer);
+        }
     }
 }
 
