@@ -3,11 +3,12 @@
 //! each layer.
 //!
 //! ```no_run
+//! use hsd_model::tokenizer::PromptMode;
 //! use hsd_model::{Backend, GenerateConfig, load_model};
 //! # fn run(strategy: &mut dyn hsd_skip::Strategy) -> Result<(), hsd_model::ModelError> {
 //! let model = load_model("smollm2-135m", Backend::Flex)?;
 //! let tokenizer = model.tokenizer()?;
-//! let prompt = tokenizer.encode("The capital of France is", false).unwrap();
+//! let prompt = tokenizer.encode_prompt("The capital of France is", PromptMode::Plain).unwrap();
 //! let config = GenerateConfig { max_new_tokens: 16, eos_ids: tokenizer.eos_ids().to_vec(), pad_id: 0 };
 //! let out = model.decoder.generate(&[prompt], strategy, &config)?;
 //! println!("{}", tokenizer.decode(&out.rows[0].tokens, true).unwrap());

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use hsd_model::chat::ChatMessage;
+use hsd_model::tokenizer::PromptMode;
 use hsd_model::{Backend, GenerateConfig, LoadedModel, load_model};
 use hsd_skip::StrategyConfig;
 use serde_json::json;
@@ -31,17 +32,16 @@ pub struct Args {
     json: bool,
 }
 
-/// The prompt's token ids, through the chat template when asked.
+/// The prompt's token ids, through the chat template when asked, tokenized as `hsd run` does.
 pub(crate) fn prompt_ids(model: &LoadedModel, prompt: &str, chat: bool) -> Result<Vec<u32>> {
     let tokenizer = model.tokenizer()?;
     if !chat {
-        return Ok(tokenizer.encode(prompt, false)?);
+        return Ok(tokenizer.encode_prompt(prompt, PromptMode::Plain)?);
     }
     let text = model
         .chat()?
         .render(&[ChatMessage::new("user", prompt)], true)?;
-    // The template writes the special tokens itself.
-    Ok(tokenizer.encode(&text, false)?)
+    Ok(tokenizer.encode_prompt(&text, PromptMode::Chat)?)
 }
 
 pub fn run(args: Args) -> Result<()> {
