@@ -2,6 +2,7 @@
 //! errors, never panic or allocate beyond what the input's size allows.
 #![no_main]
 
+use hsd_model::chat::ChatTemplate;
 use hsd_model::weights::{GgufModel, TensorSource};
 use libfuzzer_sys::fuzz_target;
 
@@ -11,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
             let _ = model.load(&name);
         }
         let _ = model.config_json();
-        let _ = model.tokenizer();
-        let _ = model.chat();
+        if let (Some(source), Ok(tokenizer)) = (model.chat_template(), model.tokenizer()) {
+            let _ = ChatTemplate::for_tokenizer(source, &tokenizer);
+        }
     }
 });

@@ -5,20 +5,15 @@ use burn::tensor::{Device, Int, Tensor};
 use hsd_skip::ModelShapes;
 
 use crate::attention::LayerStep;
-use crate::layers::{Rope, RopeAngles};
+use crate::rope::Rope;
 
 /// One transformer block.
 pub(crate) trait Block {
     /// The full layer: attention (writing this pass's K/V) and MLP, residuals included.
-    fn forward(
-        &self,
-        h: Tensor<3>,
-        rope: Option<&RopeAngles>,
-        step: &mut LayerStep<'_>,
-    ) -> Tensor<3>;
+    fn forward(&self, h: Tensor<3>, step: &mut LayerStep<'_>) -> Tensor<3>;
 
     /// Only the K/V this layer would write for `h` (norm, k/v projection, RoPE).
-    fn fill_kv(&self, h: Tensor<3>, rope: Option<&RopeAngles>, step: &mut LayerStep<'_>);
+    fn fill_kv(&self, h: Tensor<3>, step: &mut LayerStep<'_>);
 }
 
 /// A decoder-only architecture.
@@ -30,6 +25,7 @@ pub(crate) trait Architecture {
     /// `[B, T, hidden]` for token ids (`B * T`, row-major) at `positions` (`[B, T]`).
     fn embed(&self, ids: &[u32], positions: &Tensor<2, Int>, device: &Device) -> Tensor<3>;
 
+    /// The rotary embedding, `None` for an architecture with learned positions.
     fn rope(&self) -> Option<&Rope>;
 
     /// Final norm and LM head: `[N, hidden]` -> `[N, vocab]`.

@@ -1,8 +1,91 @@
-//! Causal grouped-query attention over the cache, shared by every architecture.
+//! Causal grouped-query self-attention over the cache, shared by every architecture: the
+//! projections (`Attention`) and one layer's view of the cache (`LayerStep`).
 
+use burn::module::Module;
 use burn::tensor::{Tensor, activation};
 
+use crate::ModelError;
 use crate::cache::Cache;
+use crate::layers::Linear;
+use crate::rope::RopeAngles;
+use crate::weight_scope::WeightScope;
+
+/// The widths of an attention layer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AttentionShape {
+    pub(crate) hidden: usize,
+    pub(crate) heads: usize,
+    pub(crate) kv_heads: usize,
+    pub(crate) head_dim: usize,
+}
+
+/// Query, key, value and output projections; queries and keys are rotated by the pass's RoPE
+/// angles when the architecture has them.
+#[derive(Module, Debug)]
+pub(crate) struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    out: Linear,
+    heads: usize,
+    kv_heads: usize,
+}
+
+impl Attention {
+    pub(crate) fn new(q: Linear, k: Linear, v: Linear, out: Linear, shape: AttentionShape) -> Self {
+        Self {
+            q,
+            k,
+            v,
+            out,
+            heads: shape.heads,
+            kv_heads: shape.kv_heads,
+        }
+    }
+
+    /// Hugging Face's separate `q_proj`, `k_proj` and `v_proj` under `scope`, with biases if
+    /// `qkv_bias`, and the output projection `out_name`, with a bias if `out_bias`.
+    pub(crate) fn load(
+        scope: &WeightScope<'_>,
+        out_name: &str,
+        shape: AttentionShape,
+        qkv_bias: bool,
+        out_bias: bool,
+    ) -> Result<Self, ModelError> {
+        let hidden = shape.hidden;
+        let (q_width, kv_width) = (
+            shape.heads * shape.head_dim,
+            shape.kv_heads * shape.head_dim,
+        );
+        Ok(Self::new(
+            Linear::load(&scope.pp("q_proj"), hidden, q_width, qkv_bias)?,
+            Linear::load(&scope.pp("k_proj"), hidden, kv_width, qkv_bias)?,
+            Linear::load(&scope.pp("v_proj"), hidden, kv_width, qkv_bias)?,
+            Linear::load(&scope.pp(out_name), q_width, hidden, out_bias)?,
+            shape,
+        ))
+    }
+
+    /// Attends from the normed hidden states `x` (`[B, T, hidden]`) over the cache, writing this
+    /// pass's K/V first; returns the output projection, `[B, T, hidden]`.
+    pub(crate) fn forward(&self, x: Tensor<3>, step: &mut LayerStep<'_>) -> Tensor<3> {
+        let q = step.rotate(split_heads(self.q.forward(x.clone()), self.heads));
+        let (k, v) = self.kv(x, step);
+        self.out.forward(step.attend(q, k, v))
+    }
+
+    /// Only writes the K/V `forward` would write for `x`: what a skipped layer does under
+    /// `kv_fill = propagate`.
+    pub(crate) fn fill_kv(&self, x: Tensor<3>, step: &mut LayerStep<'_>) {
+        let (k, v) = self.kv(x, step);
+        step.write(k, v);
+    }
+
+    fn kv(&self, x: Tensor<3>, step: &LayerStep<'_>) -> (Tensor<4>, Tensor<4>) {
+        let k = step.rotate(split_heads(self.k.forward(x.clone()), self.kv_heads));
+        (k, split_heads(self.v.forward(x), self.kv_heads))
+    }
+}
 
 /// One layer's view of the cache during a forward pass over the slots `start..start + T`.
 pub(crate) struct LayerStep<'a> {
@@ -11,17 +94,27 @@ pub(crate) struct LayerStep<'a> {
     pub(crate) start: usize,
     /// `[B, 1, T, start + T]`, additive.
     pub(crate) bias: &'a Tensor<4>,
+    /// The pass's rotary angles; `None` for learned positions (GPT-2).
+    pub(crate) rope: Option<&'a RopeAngles>,
 }
 
 impl LayerStep<'_> {
+    /// `x` (`[B, heads, T, head_dim]`) rotated to its positions, unchanged without RoPE.
+    fn rotate(&self, x: Tensor<4>) -> Tensor<4> {
+        match self.rope {
+            Some(angles) => angles.apply(x),
+            None => x,
+        }
+    }
+
     /// Writes this layer's K and V (`[B, kv_heads, T, head_dim]`, RoPE applied) into the cache.
-    pub(crate) fn write(&mut self, k: Tensor<4>, v: Tensor<4>) {
+    fn write(&mut self, k: Tensor<4>, v: Tensor<4>) {
         self.cache.write(self.layer, self.start, k, v);
     }
 
     /// Writes K/V, then attends with `q` (`[B, heads, T, head_dim]`) over every slot up to the
     /// current ones; returns `[B, T, heads * head_dim]`.
-    pub(crate) fn attend(&mut self, q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<3> {
+    fn attend(&mut self, q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<3> {
         let [b, heads, t, head_dim] = q.dims();
         self.write(k, v);
         let end = self.start + t;
@@ -44,7 +137,7 @@ impl LayerStep<'_> {
 }
 
 /// `[B, T, heads * head_dim]` -> `[B, heads, T, head_dim]`.
-pub(crate) fn split_heads(x: Tensor<3>, heads: usize) -> Tensor<4> {
+fn split_heads(x: Tensor<3>, heads: usize) -> Tensor<4> {
     let [b, t, width] = x.dims();
     x.reshape([b, t, heads, width / heads]).swap_dims(1, 2)
 }

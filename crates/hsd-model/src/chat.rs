@@ -10,7 +10,7 @@ use minijinja::{Environment, Error, ErrorKind, context};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::tokenizer::{TokenizerError, special_token_text};
+use crate::tokenizer::TextTokenizer;
 
 const TEMPLATE_NAME: &str = "chat_template";
 
@@ -108,63 +108,52 @@ impl ChatTemplate {
             .map_err(ChatError::Render)
     }
 
-    /// The template of an HF model directory: `chat_template.jinja` when present, else
-    /// `chat_template` of `tokenizer_config.json` (a string, or a list of `{name, template}`
-    /// whose "default" entry is taken). `None` when the directory has no template.
-    pub fn from_hf_dir(dir: &Path) -> Result<Option<Self>, ChatError> {
-        let config_path = dir.join("tokenizer_config.json");
-        let config = match fs::read_to_string(&config_path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| ChatError::Config {
-                path: config_path.clone(),
-                field: "(document)".into(),
-                reason: e.to_string(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Value::Null,
-            Err(source) => {
-                return Err(ChatError::Io {
-                    path: config_path,
-                    source,
-                });
-            }
+    /// `source` rendered with `tokenizer`'s special tokens: its BOS and its first EOS, as text
+    /// (empty when it has none).
+    pub fn for_tokenizer(source: &str, tokenizer: &TextTokenizer) -> Result<Self, ChatError> {
+        let text = |id: Option<u32>| {
+            id.and_then(|id| tokenizer.token_str(id))
+                .unwrap_or_default()
         };
-        let jinja_path = dir.join("chat_template.jinja");
-        let source = match fs::read_to_string(&jinja_path) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                config_template(&config, &config_path)?
-            }
-            Err(source) => {
-                return Err(ChatError::Io {
-                    path: jinja_path,
-                    source,
-                });
-            }
-        };
-        let Some(source) = source else {
-            return Ok(None);
-        };
-        let token = |field: &str| {
-            special_token_text(&config, field, &config_path)
-                .map(Option::unwrap_or_default)
-                .map_err(|e| match e {
-                    TokenizerError::Config {
-                        path,
-                        field,
-                        reason,
-                    } => ChatError::Config {
-                        path,
-                        field,
-                        reason,
-                    },
-                    other => ChatError::Config {
-                        path: config_path.clone(),
-                        field: field.into(),
-                        reason: other.to_string(),
-                    },
-                })
-        };
-        Self::new(&source, &token("bos_token")?, &token("eos_token")?).map(Some)
+        Self::new(
+            source,
+            &text(tokenizer.bos_id()),
+            &text(tokenizer.eos_ids().first().copied()),
+        )
     }
+}
+
+/// The template source of an HF model directory: `chat_template.jinja` when present, else
+/// `chat_template` of `tokenizer_config.json` (a string, or a list of `{name, template}` whose
+/// "default" entry is taken). `None` when the directory has no template.
+pub(crate) fn template_source_of_hf_dir(dir: &Path) -> Result<Option<String>, ChatError> {
+    let jinja_path = dir.join("chat_template.jinja");
+    match fs::read_to_string(&jinja_path) {
+        Ok(text) => return Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(ChatError::Io {
+                path: jinja_path,
+                source,
+            });
+        }
+    }
+    let config_path = dir.join("tokenizer_config.json");
+    let config = match fs::read_to_string(&config_path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| ChatError::Config {
+            path: config_path.clone(),
+            field: "(document)".into(),
+            reason: e.to_string(),
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ChatError::Io {
+                path: config_path,
+                source,
+            });
+        }
+    };
+    config_template(&config, &config_path)
 }
 
 fn config_template(config: &Value, path: &Path) -> Result<Option<String>, ChatError> {
@@ -238,31 +227,33 @@ mod tests {
     #[test]
     fn hf_dir_reads_tokenizer_config_and_jinja_file() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(ChatTemplate::from_hf_dir(dir.path()).unwrap().is_none());
+        assert_eq!(template_source_of_hf_dir(dir.path()).unwrap(), None);
         let config = serde_json::json!({
             "bos_token": {"content": "<s>"},
             "eos_token": "</s>",
-            "chat_template": [{"name": "default", "template": "{{ bos_token }}{{ messages[0].content }}{{ eos_token }}"}],
+            "chat_template": [{"name": "default", "template": "{{ bos_token }}{{ messages[0].content }}"}],
         });
         fs::write(dir.path().join("tokenizer_config.json"), config.to_string()).unwrap();
-        let template = ChatTemplate::from_hf_dir(dir.path()).unwrap().unwrap();
         assert_eq!(
-            template
-                .render(&[ChatMessage::new("user", "x")], false)
-                .unwrap(),
-            "<s>x</s>"
+            template_source_of_hf_dir(dir.path()).unwrap().as_deref(),
+            Some("{{ bos_token }}{{ messages[0].content }}")
         );
         fs::write(
             dir.path().join("chat_template.jinja"),
             "[{{ messages | length }}]",
         )
         .unwrap();
-        let template = ChatTemplate::from_hf_dir(dir.path()).unwrap().unwrap();
         assert_eq!(
-            template
-                .render(&[ChatMessage::new("user", "x")], false)
-                .unwrap(),
-            "[1]"
+            template_source_of_hf_dir(dir.path()).unwrap().as_deref(),
+            Some("[{{ messages | length }}]")
         );
+        fs::remove_file(dir.path().join("chat_template.jinja")).unwrap();
+        fs::write(
+            dir.path().join("tokenizer_config.json"),
+            r#"{"chat_template": [{"name": "tool_use", "template": ""}]}"#,
+        )
+        .unwrap();
+        let err = template_source_of_hf_dir(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("\"default\""), "{err}");
     }
 }

@@ -346,15 +346,16 @@ fn run_stack<A: Architecture>(
             layer,
             start,
             bias,
+            rope: angles.as_ref(),
         };
         if !runs {
-            block.fill_kv(h.clone(), angles.as_ref(), &mut step);
+            block.fill_kv(h.clone(), &mut step);
             trace.propagated.insert(layer);
             continue;
         }
         let checked = plan.checks.contains(layer) && steering.is_some();
         let previous = checked.then(|| h.clone());
-        h = block.forward(h, angles.as_ref(), &mut step);
+        h = block.forward(h, &mut step);
         trace.ran.insert(layer);
         if let (Some(previous), Some(steer)) = (previous, steering.as_mut()) {
             trace.checks += 1;

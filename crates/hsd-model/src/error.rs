@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use crate::chat::ChatError;
 use crate::weights::WeightError;
 
 /// Everything that can go wrong while loading or running a decoder.
@@ -44,6 +45,8 @@ pub enum ModelError {
     Weight(#[from] WeightError),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    #[error("model `{spec}`: {source}")]
+    Chat { spec: String, source: ChatError },
     #[error("batch: {0}")]
     Batch(String),
     #[error("plan from strategy `{strategy}` covers {found} layers, the model has {layers}")]

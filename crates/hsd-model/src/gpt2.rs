@@ -8,10 +8,11 @@ use serde::Deserialize;
 
 use crate::ModelError;
 use crate::arch::{Architecture, Block};
-use crate::attention::{LayerStep, split_heads};
-use crate::layers::{
-    Activation, LayerNorm, Linear, Rope, RopeAngles, VocabMatrix, load_shaped, transpose,
-};
+use crate::attention::{Attention, AttentionShape, LayerStep};
+use crate::layers::{LayerNorm, Linear, VocabMatrix, transpose};
+use crate::mlp::{Activation, Mlp};
+use crate::rope::Rope;
+use crate::weight_scope::WeightScope;
 use crate::weights::TensorSource;
 
 /// The fields of a Hugging Face GPT-2 `config.json` that the math depends on.
@@ -36,19 +37,93 @@ fn default_act() -> String {
     "gelu_new".into()
 }
 
+impl Gpt2Config {
+    /// The MLP's inner width: `n_inner`, 4 * `n_embd` when unset.
+    fn inner(&self) -> usize {
+        self.n_inner.unwrap_or(4 * self.n_embd)
+    }
+}
+
 #[derive(Module, Debug)]
 pub(crate) struct Gpt2Block {
     ln_1: LayerNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    attn_proj: Linear,
+    attention: Attention,
     ln_2: LayerNorm,
-    fc: Linear,
-    mlp_proj: Linear,
-    #[module(skip)]
-    activation: Activation,
-    heads: usize,
+    mlp: Mlp,
+}
+
+/// A `Conv1D`: `weight` (`[in, out]`) and `bias` (`[out]`) under `scope`.
+fn conv1d(scope: &WeightScope<'_>, d_in: usize, d_out: usize) -> Result<Linear, ModelError> {
+    let weight = scope.load("weight", &[d_in, d_out])?;
+    let bias = scope.load("bias", &[d_out])?;
+    Ok(Linear::from_in_out(
+        &weight,
+        Some(bias),
+        d_in,
+        d_out,
+        scope.device(),
+    ))
+}
+
+/// Splits the fused `c_attn` `Conv1D` under `scope` into q, k and v, so that a skipped layer
+/// can project only k and v.
+fn split_c_attn(scope: &WeightScope<'_>, d: usize) -> Result<[Linear; 3], ModelError> {
+    let weight = scope.load("weight", &[d, 3 * d])?;
+    let bias = scope.load("bias", &[3 * d])?;
+    // `[3d, d]`: q, k and v are consecutive row blocks of the transposed `Conv1D` weight.
+    let out_in = transpose(&weight, d, 3 * d);
+    let part = |i: usize| {
+        Linear::from_out_in(
+            out_in[i * d * d..(i + 1) * d * d].to_vec(),
+            Some(bias[i * d..(i + 1) * d].to_vec()),
+            d,
+            d,
+            scope.device(),
+        )
+    };
+    Ok([part(0), part(1), part(2)])
+}
+
+impl Gpt2Block {
+    fn load(
+        scope: &WeightScope<'_>,
+        config: &Gpt2Config,
+        activation: Activation,
+    ) -> Result<Self, ModelError> {
+        let (d, inner) = (config.n_embd, config.inner());
+        let eps = config.layer_norm_epsilon;
+        let attn = scope.pp("attn");
+        let [q, k, v] = split_c_attn(&attn.pp("c_attn"), d)?;
+        let shape = AttentionShape {
+            hidden: d,
+            heads: config.n_head,
+            kv_heads: config.n_head,
+            head_dim: d / config.n_head,
+        };
+        Ok(Self {
+            ln_1: LayerNorm::load(&scope.pp("ln_1"), d, eps)?,
+            attention: Attention::new(q, k, v, conv1d(&attn.pp("c_proj"), d, d)?, shape),
+            ln_2: LayerNorm::load(&scope.pp("ln_2"), d, eps)?,
+            mlp: Mlp::new(
+                conv1d(&scope.pp("mlp.c_fc"), d, inner)?,
+                activation,
+                conv1d(&scope.pp("mlp.c_proj"), inner, d)?,
+            ),
+        })
+    }
+}
+
+impl Block for Gpt2Block {
+    fn forward(&self, h: Tensor<3>, step: &mut LayerStep<'_>) -> Tensor<3> {
+        let attention = self.attention.forward(self.ln_1.forward(h.clone()), step);
+        let h = h + attention;
+        let mlp = self.mlp.forward(self.ln_2.forward(h.clone()));
+        h + mlp
+    }
+
+    fn fill_kv(&self, h: Tensor<3>, step: &mut LayerStep<'_>) {
+        self.attention.fill_kv(self.ln_1.forward(h), step);
+    }
 }
 
 #[derive(Module, Debug)]
@@ -59,48 +134,6 @@ pub(crate) struct Gpt2 {
     ln_f: LayerNorm,
     #[module(skip)]
     shapes: ModelShapes,
-}
-
-/// A `Conv1D` (`[in, out]` weight, `[out]` bias).
-fn conv1d(
-    source: &dyn TensorSource,
-    prefix: &str,
-    d_in: usize,
-    d_out: usize,
-    device: &Device,
-) -> Result<Linear, ModelError> {
-    let weight = load_shaped(source, &format!("{prefix}.weight"), &[d_in, d_out])?;
-    let bias = load_shaped(source, &format!("{prefix}.bias"), &[d_out])?;
-    Ok(Linear::from_in_out(
-        &weight.data,
-        Some(bias.data),
-        d_in,
-        d_out,
-        device,
-    ))
-}
-
-/// Splits the fused `c_attn` into q, k and v so a skipped layer can project only k and v.
-fn split_c_attn(
-    source: &dyn TensorSource,
-    prefix: &str,
-    d: usize,
-    device: &Device,
-) -> Result<[Linear; 3], ModelError> {
-    let weight = load_shaped(source, &format!("{prefix}.weight"), &[d, 3 * d])?;
-    let bias = load_shaped(source, &format!("{prefix}.bias"), &[3 * d])?;
-    // `[3d, d]`: q, k and v are consecutive row blocks of the transposed `Conv1D` weight.
-    let out_in = transpose(&weight.data, d, 3 * d);
-    let part = |i: usize| {
-        Linear::from_out_in(
-            out_in[i * d * d..(i + 1) * d * d].to_vec(),
-            Some(bias.data[i * d..(i + 1) * d].to_vec()),
-            d,
-            d,
-            device,
-        )
-    };
-    Ok([part(0), part(1), part(2)])
 }
 
 impl Gpt2 {
@@ -117,54 +150,26 @@ impl Gpt2 {
                 reason: format!("`{}`", config.activation_function),
             }
         })?;
+        let root = WeightScope::new(source, device);
         // The Hub's gpt2 checkpoints name tensors without the `transformer.` prefix.
-        let root = if source.contains("transformer.wte.weight") {
-            "transformer."
+        let root = if root.contains("transformer.wte.weight") {
+            root.pp("transformer")
         } else {
-            ""
+            root
         };
-        let (d, inner) = (config.n_embd, config.n_inner.unwrap_or(4 * config.n_embd));
-        let eps = config.layer_norm_epsilon;
-        let mut blocks = Vec::with_capacity(config.n_layer);
-        for i in 0..config.n_layer {
-            let p = format!("{root}h.{i}");
-            let [q, k, v] = split_c_attn(source, &format!("{p}.attn.c_attn"), d, device)?;
-            blocks.push(Gpt2Block {
-                ln_1: LayerNorm::load(source, &format!("{p}.ln_1"), d, eps, device)?,
-                q,
-                k,
-                v,
-                attn_proj: conv1d(source, &format!("{p}.attn.c_proj"), d, d, device)?,
-                ln_2: LayerNorm::load(source, &format!("{p}.ln_2"), d, eps, device)?,
-                fc: conv1d(source, &format!("{p}.mlp.c_fc"), d, inner, device)?,
-                mlp_proj: conv1d(source, &format!("{p}.mlp.c_proj"), inner, d, device)?,
-                activation,
-                heads: config.n_head,
-            });
-        }
-        let wpe = load_shaped(
-            source,
-            &format!("{root}wpe.weight"),
-            &[config.n_positions, d],
-        )?;
+        let d = config.n_embd;
+        let blocks = (0..config.n_layer)
+            .map(|i| Gpt2Block::load(&root.pp(format!("h.{i}")), config, activation))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            wte: VocabMatrix::load(
-                source,
-                &format!("{root}wte.weight"),
-                config.vocab_size,
-                d,
-                device,
-            )?,
-            wpe: Param::from_tensor(Tensor::from_data(
-                burn::tensor::TensorData::new(wpe.data, [config.n_positions, d]),
-                device,
-            )),
+            wte: VocabMatrix::load(&root.pp("wte"), config.vocab_size, d)?,
+            wpe: Param::from_tensor(root.pp("wpe").tensor("weight", [config.n_positions, d])?),
             blocks,
-            ln_f: LayerNorm::load(source, &format!("{root}ln_f"), d, eps, device)?,
+            ln_f: LayerNorm::load(&root.pp("ln_f"), d, config.layer_norm_epsilon)?,
             shapes: ModelShapes {
                 layers: config.n_layer,
                 hidden: d,
-                intermediate: inner,
+                intermediate: config.inner(),
                 heads: config.n_head,
                 kv_heads: config.n_head,
                 head_dim: d / config.n_head,
@@ -172,38 +177,6 @@ impl Gpt2 {
                 gated_mlp: false,
             },
         })
-    }
-}
-
-impl Gpt2Block {
-    fn kv(&self, normed: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
-        (
-            split_heads(self.k.forward(normed.clone()), self.heads),
-            split_heads(self.v.forward(normed), self.heads),
-        )
-    }
-}
-
-impl Block for Gpt2Block {
-    fn forward(
-        &self,
-        h: Tensor<3>,
-        _rope: Option<&RopeAngles>,
-        step: &mut LayerStep<'_>,
-    ) -> Tensor<3> {
-        let normed = self.ln_1.forward(h.clone());
-        let q = split_heads(self.q.forward(normed.clone()), self.heads);
-        let (k, v) = self.kv(normed);
-        let h = h + self.attn_proj.forward(step.attend(q, k, v));
-        let normed = self.ln_2.forward(h.clone());
-        h + self
-            .mlp_proj
-            .forward(self.activation.apply(self.fc.forward(normed)))
-    }
-
-    fn fill_kv(&self, h: Tensor<3>, _rope: Option<&RopeAngles>, step: &mut LayerStep<'_>) {
-        let (k, v) = self.kv(self.ln_1.forward(h));
-        step.write(k, v);
     }
 }
 

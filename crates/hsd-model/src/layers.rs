@@ -1,34 +1,21 @@
-//! Building blocks shared by the architectures: projections, norms, rotary embeddings and the
-//! row-chunked vocabulary matrices.
+//! Building blocks shared by the architectures: projections, norms and the row-chunked
+//! vocabulary matrices.
 
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Int, Tensor, TensorData, activation};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::ModelError;
-use crate::weights::{HostTensor, TensorSource};
+use crate::weight_scope::WeightScope;
 
 /// The largest vocabulary chunk in bytes: the wgpu Mesa CPU driver caps a buffer at 128 MiB,
 /// and a chunk must stay well under it.
 const MAX_CHUNK_BYTES: usize = 64 << 20;
 
-/// Loads `name` and checks its shape.
-pub(crate) fn load_shaped(
-    source: &dyn TensorSource,
-    name: &str,
-    expected: &[usize],
-) -> Result<HostTensor, ModelError> {
-    let tensor = source.load(name)?;
-    if tensor.shape != expected {
-        return Err(ModelError::Shape {
-            tensor: name.to_string(),
-            expected: expected.to_vec(),
-            found: tensor.shape,
-        });
-    }
-    Ok(tensor)
-}
-
-fn to_device<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+pub(crate) fn to_device<const D: usize>(
+    data: Vec<f32>,
+    shape: [usize; D],
+    device: &Device,
+) -> Tensor<D> {
     Tensor::from_data(TensorData::new(data, shape), device)
 }
 
@@ -91,22 +78,20 @@ impl Linear {
         Self::from_out_in(transpose(weight, d_in, d_out), bias, d_in, d_out, device)
     }
 
-    /// A PyTorch `nn.Linear` (`{prefix}.weight` is `[out, in]`), with `{prefix}.bias` if `with_bias`.
-    pub(crate) fn torch(
-        source: &dyn TensorSource,
-        prefix: &str,
+    /// A PyTorch `nn.Linear`: `weight` (`[out, in]`) under `scope`, and `bias` if `with_bias`.
+    pub(crate) fn load(
+        scope: &WeightScope<'_>,
         d_in: usize,
         d_out: usize,
         with_bias: bool,
-        device: &Device,
     ) -> Result<Self, ModelError> {
-        let weight = load_shaped(source, &format!("{prefix}.weight"), &[d_out, d_in])?;
+        let weight = scope.load("weight", &[d_out, d_in])?;
         let bias = if with_bias {
-            Some(load_shaped(source, &format!("{prefix}.bias"), &[d_out])?.data)
+            Some(scope.load("bias", &[d_out])?)
         } else {
             None
         };
-        Ok(Self::from_out_in(weight.data, bias, d_in, d_out, device))
+        Ok(Self::from_out_in(weight, bias, d_in, d_out, scope.device()))
     }
 
     pub(crate) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
@@ -130,18 +115,11 @@ pub(crate) struct LayerNorm {
 }
 
 impl LayerNorm {
-    pub(crate) fn load(
-        source: &dyn TensorSource,
-        prefix: &str,
-        dim: usize,
-        eps: f64,
-        device: &Device,
-    ) -> Result<Self, ModelError> {
-        let weight = load_shaped(source, &format!("{prefix}.weight"), &[dim])?;
-        let bias = load_shaped(source, &format!("{prefix}.bias"), &[dim])?;
+    /// `weight` and `bias` under `scope`.
+    pub(crate) fn load(scope: &WeightScope<'_>, dim: usize, eps: f64) -> Result<Self, ModelError> {
         Ok(Self {
-            weight: Param::from_tensor(to_device(weight.data, [dim], device)),
-            bias: Param::from_tensor(to_device(bias.data, [dim], device)),
+            weight: Param::from_tensor(scope.tensor("weight", [dim])?),
+            bias: Param::from_tensor(scope.tensor("bias", [dim])?),
             eps,
         })
     }
@@ -163,16 +141,10 @@ pub(crate) struct RmsNorm {
 }
 
 impl RmsNorm {
-    pub(crate) fn load(
-        source: &dyn TensorSource,
-        name: &str,
-        dim: usize,
-        eps: f64,
-        device: &Device,
-    ) -> Result<Self, ModelError> {
-        let weight = load_shaped(source, name, &[dim])?;
+    /// `weight` under `scope`.
+    pub(crate) fn load(scope: &WeightScope<'_>, dim: usize, eps: f64) -> Result<Self, ModelError> {
         Ok(Self {
-            weight: Param::from_tensor(to_device(weight.data, [dim], device)),
+            weight: Param::from_tensor(scope.tensor("weight", [dim])?),
             eps,
         })
     }
@@ -180,102 +152,6 @@ impl RmsNorm {
     pub(crate) fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let mean_square = x.clone().powi_scalar(2).mean_dim(D - 1);
         x / (mean_square + self.eps).sqrt() * self.weight.val().unsqueeze::<D>()
-    }
-}
-
-/// Rotary position embedding in the Hugging Face "rotate half" layout, applied to the first
-/// `rotary_dim` channels of each head (all of them unless the model rotates partially).
-#[derive(Module, Debug)]
-pub(crate) struct Rope {
-    /// `[max_positions, rotary_dim]`: the half-width angle table written out twice.
-    cos: Tensor<2>,
-    sin: Tensor<2>,
-    rotary_dim: usize,
-}
-
-/// The rotation for one forward pass, gathered once and shared by every layer.
-#[derive(Clone, Debug)]
-pub(crate) struct RopeAngles {
-    /// `[B, 1, T, rotary_dim]`.
-    cos: Tensor<4>,
-    sin: Tensor<4>,
-    rotary_dim: usize,
-}
-
-impl Rope {
-    pub(crate) fn new(
-        rotary_dim: usize,
-        theta: f64,
-        max_positions: usize,
-        device: &Device,
-    ) -> Self {
-        let half = rotary_dim / 2;
-        let mut cos = Vec::with_capacity(max_positions * rotary_dim);
-        let mut sin = Vec::with_capacity(max_positions * rotary_dim);
-        for pos in 0..max_positions {
-            // Angles in f32 like the reference, so long positions round the same way.
-            let row: Vec<f32> = (0..half)
-                .map(|i| {
-                    let inv_freq = (1.0 / theta.powf((2 * i) as f64 / rotary_dim as f64)) as f32;
-                    pos as f32 * inv_freq
-                })
-                .collect();
-            for _ in 0..2 {
-                cos.extend(row.iter().map(|a| a.cos()));
-                sin.extend(row.iter().map(|a| a.sin()));
-            }
-        }
-        Self {
-            cos: to_device(cos, [max_positions, rotary_dim], device),
-            sin: to_device(sin, [max_positions, rotary_dim], device),
-            rotary_dim,
-        }
-    }
-
-    pub(crate) fn max_positions(&self) -> usize {
-        self.cos.dims()[0]
-    }
-
-    /// Gathers the angles for `positions` (`[B, T]`).
-    pub(crate) fn angles(&self, positions: &Tensor<2, Int>) -> RopeAngles {
-        let [b, t] = positions.dims();
-        let flat = positions.clone().reshape([b * t]);
-        let gather = |table: &Tensor<2>| {
-            table
-                .clone()
-                .select(0, flat.clone())
-                .reshape([b, 1, t, self.rotary_dim])
-        };
-        RopeAngles {
-            cos: gather(&self.cos),
-            sin: gather(&self.sin),
-            rotary_dim: self.rotary_dim,
-        }
-    }
-}
-
-impl RopeAngles {
-    /// Rotates `x` (`[B, heads, T, head_dim]`).
-    pub(crate) fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        let [b, h, t, head_dim] = x.dims();
-        let half = self.rotary_dim / 2;
-        let (rot, pass) = if self.rotary_dim == head_dim {
-            (x, None)
-        } else {
-            (
-                x.clone().narrow(3, 0, self.rotary_dim),
-                Some(x.narrow(3, self.rotary_dim, head_dim - self.rotary_dim)),
-            )
-        };
-        let first = rot.clone().narrow(3, 0, half);
-        let second = rot.clone().narrow(3, half, half);
-        let rotated_half = Tensor::cat(vec![second.neg(), first], 3);
-        let out = rot * self.cos.clone() + rotated_half * self.sin.clone();
-        debug_assert_eq!(out.dims(), [b, h, t, self.rotary_dim]);
-        match pass {
-            Some(pass) => Tensor::cat(vec![out, pass], 3),
-            None => out,
-        }
     }
 }
 
@@ -289,33 +165,31 @@ pub(crate) struct VocabMatrix {
 }
 
 impl VocabMatrix {
+    /// `weight` under `scope`.
     pub(crate) fn load(
-        source: &dyn TensorSource,
-        name: &str,
+        scope: &WeightScope<'_>,
         vocab: usize,
         hidden: usize,
-        device: &Device,
     ) -> Result<Self, ModelError> {
-        let matrix = load_shaped(source, name, &[vocab, hidden])?;
-        Ok(Self::from_rows(&matrix.data, vocab, hidden, device))
+        let matrix = scope.load("weight", &[vocab, hidden])?;
+        Ok(Self::from_rows(&matrix, vocab, hidden, scope.device()))
     }
 
     /// The token embedding `model.embed_tokens.weight` and, unless the head is tied to it
     /// (`tie_word_embeddings`, or no `lm_head.weight` in the file), the LM head
     /// `lm_head.weight`: the Hugging Face names of the Llama family and Phi.
     pub(crate) fn load_embedding_and_head(
-        source: &dyn TensorSource,
+        root: &WeightScope<'_>,
         tie_word_embeddings: bool,
         vocab: usize,
         hidden: usize,
-        device: &Device,
     ) -> Result<(Self, Option<Self>), ModelError> {
-        let embed = Self::load(source, "model.embed_tokens.weight", vocab, hidden, device)?;
-        let tied = tie_word_embeddings || !source.contains("lm_head.weight");
+        let embed = Self::load(&root.pp("model.embed_tokens"), vocab, hidden)?;
+        let tied = tie_word_embeddings || !root.contains("lm_head.weight");
         let head = if tied {
             None
         } else {
-            Some(Self::load(source, "lm_head.weight", vocab, hidden, device)?)
+            Some(Self::load(&root.pp("lm_head"), vocab, hidden)?)
         };
         Ok((embed, head))
     }
@@ -468,40 +342,5 @@ mod tests {
             matrix.rows.iter().map(|c| c.val().dims()[0]).sum::<usize>(),
             vocab
         );
-    }
-}
-
-/// `rope_parameters` of a transformers 5 `config.json`, which replaces the 4.x top-level
-/// `rope_theta`, `rope_scaling` and `partial_rotary_factor`.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
-pub struct RopeParameters {
-    pub rope_theta: Option<f64>,
-    pub rope_type: Option<String>,
-    pub partial_rotary_factor: Option<f64>,
-}
-
-/// An MLP nonlinearity, by its Hugging Face `hidden_act` / `activation_function` name.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Activation {
-    /// `gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`.
-    GeluTanh,
-    /// `gelu`: the exact erf form.
-    Gelu,
-}
-
-impl Activation {
-    pub(crate) fn from_hf(name: &str) -> Option<Self> {
-        match name {
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Self::GeluTanh),
-            "gelu" => Some(Self::Gelu),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
-        match self {
-            Self::GeluTanh => activation::gelu_approximate(x),
-            Self::Gelu => activation::gelu(x),
-        }
     }
 }

@@ -3,11 +3,12 @@
 //! each layer.
 //!
 //! ```no_run
+//! use hsd_model::tokenizer::PromptMode;
 //! use hsd_model::{Backend, GenerateConfig, load_model};
 //! # fn run(strategy: &mut dyn hsd_skip::Strategy) -> Result<(), hsd_model::ModelError> {
 //! let model = load_model("smollm2-135m", Backend::Flex)?;
 //! let tokenizer = model.tokenizer()?;
-//! let prompt = tokenizer.encode("The capital of France is", false).unwrap();
+//! let prompt = tokenizer.encode_prompt("The capital of France is", PromptMode::Plain).unwrap();
 //! let config = GenerateConfig { max_new_tokens: 16, eos_ids: tokenizer.eos_ids().to_vec(), pad_id: 0 };
 //! let out = model.decoder.generate(&[prompt], strategy, &config)?;
 //! println!("{}", tokenizer.decode(&out.rows[0].tokens, true).unwrap());
@@ -29,8 +30,11 @@ mod gpt2;
 mod layers;
 mod llama;
 mod loader;
+mod mlp;
 mod phi;
+mod rope;
 pub mod tokenizer;
+mod weight_scope;
 pub mod weights;
 
 pub use backend::Backend;
@@ -39,7 +43,7 @@ pub use decoder::{Batch, Decoder, Logits};
 pub use error::ModelError;
 pub use generate::{GenerateConfig, Generation, GenerationBatch, StopReason};
 pub use gpt2::Gpt2Config;
-pub use layers::RopeParameters;
 pub use llama::LlamaConfig;
 pub use loader::{KNOWN_MODELS, LoadedModel, ModelSource, SourceFile, load_model, models_dir};
 pub use phi::PhiConfig;
+pub use rope::RopeParameters;

@@ -2,14 +2,17 @@
 //! attention, optional q/k/v bias, tied or untied head.
 
 use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor, activation};
+use burn::tensor::{Device, Int, Tensor};
 use hsd_skip::ModelShapes;
 use serde::Deserialize;
 
 use crate::ModelError;
 use crate::arch::{Architecture, Block};
-use crate::attention::{LayerStep, split_heads};
-use crate::layers::{Linear, RmsNorm, Rope, RopeAngles, RopeParameters, VocabMatrix};
+use crate::attention::{Attention, AttentionShape, LayerStep};
+use crate::layers::{RmsNorm, VocabMatrix};
+use crate::mlp::GatedMlp;
+use crate::rope::{Rope, RopeParameters};
+use crate::weight_scope::WeightScope;
 use crate::weights::TensorSource;
 
 /// The fields of a Hugging Face Llama/Qwen2 `config.json` that the math depends on.
@@ -61,11 +64,7 @@ impl LlamaConfig {
     }
 
     pub fn rope_theta(&self) -> f64 {
-        self.rope_parameters
-            .as_ref()
-            .and_then(|p| p.rope_theta)
-            .or(self.rope_theta)
-            .unwrap_or(10_000.0)
+        RopeParameters::theta(self.rope_parameters.as_ref(), self.rope_theta)
     }
 
     fn qkv_bias(&self) -> bool {
@@ -120,28 +119,48 @@ impl LlamaConfig {
 #[derive(Module, Debug)]
 pub(crate) struct LlamaBlock {
     input_norm: RmsNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    attention: Attention,
     post_attention_norm: RmsNorm,
-    gate: Linear,
-    up: Linear,
-    down: Linear,
-    heads: usize,
-    kv_heads: usize,
+    mlp: GatedMlp,
 }
 
 impl LlamaBlock {
-    fn kv(&self, normed: Tensor<3>, angles: &RopeAngles) -> (Tensor<4>, Tensor<4>) {
-        let k = angles.apply(split_heads(self.k.forward(normed.clone()), self.kv_heads));
-        (k, split_heads(self.v.forward(normed), self.kv_heads))
+    fn load(
+        scope: &WeightScope<'_>,
+        config: &LlamaConfig,
+        shape: AttentionShape,
+    ) -> Result<Self, ModelError> {
+        let (d, eps) = (config.hidden_size, config.rms_norm_eps);
+        Ok(Self {
+            input_norm: RmsNorm::load(&scope.pp("input_layernorm"), d, eps)?,
+            attention: Attention::load(
+                &scope.pp("self_attn"),
+                "o_proj",
+                shape,
+                config.qkv_bias(),
+                config.attention_bias == Some(true),
+            )?,
+            post_attention_norm: RmsNorm::load(&scope.pp("post_attention_layernorm"), d, eps)?,
+            mlp: GatedMlp::load(&scope.pp("mlp"), d, config.intermediate_size)?,
+        })
     }
 }
 
-/// The rotation the Llama family always has; a caller without one is a wiring bug.
-fn rotary(rope: Option<&RopeAngles>) -> &RopeAngles {
-    rope.expect("the layer loop passes RoPE angles to every RoPE architecture")
+impl Block for LlamaBlock {
+    fn forward(&self, h: Tensor<3>, step: &mut LayerStep<'_>) -> Tensor<3> {
+        let attention = self
+            .attention
+            .forward(self.input_norm.forward(h.clone()), step);
+        let h = h + attention;
+        let mlp = self
+            .mlp
+            .forward(self.post_attention_norm.forward(h.clone()));
+        h + mlp
+    }
+
+    fn fill_kv(&self, h: Tensor<3>, step: &mut LayerStep<'_>) {
+        self.attention.fill_kv(self.input_norm.forward(h), step);
+    }
 }
 
 #[derive(Module, Debug)]
@@ -164,99 +183,30 @@ impl Llama {
         device: &Device,
     ) -> Result<Self, ModelError> {
         config.check(path)?;
-        let (d, inner) = (config.hidden_size, config.intermediate_size);
-        let (heads, kv_heads, head_dim) = (
-            config.num_attention_heads,
-            config.kv_heads(),
-            config.head_dim(),
-        );
-        let bias = config.qkv_bias();
-        let mut blocks = Vec::with_capacity(config.num_hidden_layers);
-        for i in 0..config.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            let attn = format!("{p}.self_attn");
-            blocks.push(LlamaBlock {
-                input_norm: RmsNorm::load(
-                    source,
-                    &format!("{p}.input_layernorm.weight"),
-                    d,
-                    config.rms_norm_eps,
-                    device,
-                )?,
-                q: Linear::torch(
-                    source,
-                    &format!("{attn}.q_proj"),
-                    d,
-                    heads * head_dim,
-                    bias,
-                    device,
-                )?,
-                k: Linear::torch(
-                    source,
-                    &format!("{attn}.k_proj"),
-                    d,
-                    kv_heads * head_dim,
-                    bias,
-                    device,
-                )?,
-                v: Linear::torch(
-                    source,
-                    &format!("{attn}.v_proj"),
-                    d,
-                    kv_heads * head_dim,
-                    bias,
-                    device,
-                )?,
-                o: Linear::torch(
-                    source,
-                    &format!("{attn}.o_proj"),
-                    heads * head_dim,
-                    d,
-                    config.attention_bias == Some(true),
-                    device,
-                )?,
-                post_attention_norm: RmsNorm::load(
-                    source,
-                    &format!("{p}.post_attention_layernorm.weight"),
-                    d,
-                    config.rms_norm_eps,
-                    device,
-                )?,
-                gate: Linear::torch(
-                    source,
-                    &format!("{p}.mlp.gate_proj"),
-                    d,
-                    inner,
-                    false,
-                    device,
-                )?,
-                up: Linear::torch(source, &format!("{p}.mlp.up_proj"), d, inner, false, device)?,
-                down: Linear::torch(
-                    source,
-                    &format!("{p}.mlp.down_proj"),
-                    inner,
-                    d,
-                    false,
-                    device,
-                )?,
-                heads,
-                kv_heads,
-            });
-        }
+        let root = WeightScope::new(source, device);
+        let d = config.hidden_size;
+        let shape = AttentionShape {
+            hidden: d,
+            heads: config.num_attention_heads,
+            kv_heads: config.kv_heads(),
+            head_dim: config.head_dim(),
+        };
+        let blocks = (0..config.num_hidden_layers)
+            .map(|i| LlamaBlock::load(&root.pp(format!("model.layers.{i}")), config, shape))
+            .collect::<Result<Vec<_>, _>>()?;
         let (embed, lm_head) = VocabMatrix::load_embedding_and_head(
-            source,
+            &root,
             config.tie_word_embeddings,
             config.vocab_size,
             d,
-            device,
         )?;
         Ok(Self {
             embed,
             blocks,
-            norm: RmsNorm::load(source, "model.norm.weight", d, config.rms_norm_eps, device)?,
+            norm: RmsNorm::load(&root.pp("model.norm"), d, config.rms_norm_eps)?,
             lm_head,
             rope: Rope::new(
-                head_dim,
+                shape.head_dim,
                 config.rope_theta(),
                 config.max_position_embeddings,
                 device,
@@ -264,38 +214,14 @@ impl Llama {
             shapes: ModelShapes {
                 layers: config.num_hidden_layers,
                 hidden: d,
-                intermediate: inner,
-                heads,
-                kv_heads,
-                head_dim,
+                intermediate: config.intermediate_size,
+                heads: shape.heads,
+                kv_heads: shape.kv_heads,
+                head_dim: shape.head_dim,
                 vocab: config.vocab_size,
                 gated_mlp: true,
             },
         })
-    }
-}
-
-impl Block for LlamaBlock {
-    fn forward(
-        &self,
-        h: Tensor<3>,
-        rope: Option<&RopeAngles>,
-        step: &mut LayerStep<'_>,
-    ) -> Tensor<3> {
-        let angles = rotary(rope);
-        let normed = self.input_norm.forward(h.clone());
-        let q = angles.apply(split_heads(self.q.forward(normed.clone()), self.heads));
-        let (k, v) = self.kv(normed, angles);
-        let h = h + self.o.forward(step.attend(q, k, v));
-        let normed = self.post_attention_norm.forward(h.clone());
-        h + self
-            .down
-            .forward(activation::silu(self.gate.forward(normed.clone())) * self.up.forward(normed))
-    }
-
-    fn fill_kv(&self, h: Tensor<3>, rope: Option<&RopeAngles>, step: &mut LayerStep<'_>) {
-        let (k, v) = self.kv(self.input_norm.forward(h), rotary(rope));
-        step.write(k, v);
     }
 }
 

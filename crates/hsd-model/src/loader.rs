@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::chat::{ChatTemplate, template_source_of_hf_dir};
 use crate::decoder::{Decoder, Model};
 use crate::gpt2::{Gpt2, Gpt2Config};
 use crate::llama::{Llama, LlamaConfig};
@@ -45,6 +46,7 @@ pub struct LoadedModel {
     pub decoder: Decoder,
     /// Absent for a directory without `tokenizer.json`.
     pub tokenizer: Option<TextTokenizer>,
+    /// The chat template's Jinja source; [`LoadedModel::chat`] compiles it.
     pub chat_template: Option<String>,
     pub shapes: ModelShapes,
     pub source: ModelSource,
@@ -58,6 +60,22 @@ impl LoadedModel {
                 spec: self.source.spec.clone(),
                 reason: "has no tokenizer.json".into(),
             })
+    }
+
+    /// The model's chat template, rendered with its tokenizer's BOS and EOS text. An error
+    /// when the model has no template: prompt it in plain mode then.
+    pub fn chat(&self) -> Result<ChatTemplate, ModelError> {
+        let source = self
+            .chat_template
+            .as_deref()
+            .ok_or_else(|| ModelError::ModelSpec {
+                spec: self.source.spec.clone(),
+                reason: "has no chat template; use plain prompt mode".into(),
+            })?;
+        ChatTemplate::for_tokenizer(source, self.tokenizer()?).map_err(|source| ModelError::Chat {
+            spec: self.source.spec.clone(),
+            source,
+        })
     }
 }
 
@@ -113,7 +131,10 @@ pub fn load_model(spec: &str, backend: Backend) -> Result<LoadedModel, ModelErro
         Ok(LoadedModel {
             decoder,
             tokenizer,
-            chat_template: chat_template_of(&path),
+            chat_template: template_source_of_hf_dir(&path).map_err(|source| ModelError::Chat {
+                spec: spec.to_string(),
+                source,
+            })?,
             shapes,
             source: ModelSource {
                 spec: spec.to_string(),
@@ -228,12 +249,6 @@ fn from_value<T: serde::de::DeserializeOwned>(config: &Value, path: &str) -> Res
         path: path.to_string(),
         source,
     })
-}
-
-fn chat_template_of(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("tokenizer_config.json")).ok()?;
-    let config: Value = serde_json::from_str(&text).ok()?;
-    config.get("chat_template")?.as_str().map(str::to_owned)
 }
 
 fn describe(path: &Path) -> Result<SourceFile, ModelError> {

@@ -8,10 +8,11 @@ use serde::Deserialize;
 
 use crate::ModelError;
 use crate::arch::{Architecture, Block};
-use crate::attention::{LayerStep, split_heads};
-use crate::layers::{
-    Activation, LayerNorm, Linear, Rope, RopeAngles, RopeParameters, VocabMatrix, load_shaped,
-};
+use crate::attention::{Attention, AttentionShape, LayerStep};
+use crate::layers::{LayerNorm, Linear, VocabMatrix};
+use crate::mlp::{Activation, Mlp};
+use crate::rope::{Rope, RopeParameters};
+use crate::weight_scope::WeightScope;
 use crate::weights::TensorSource;
 
 /// The fields of a Hugging Face Phi `config.json` that the math depends on.
@@ -50,11 +51,7 @@ fn default_max_positions() -> usize {
 
 impl PhiConfig {
     pub fn rope_theta(&self) -> f64 {
-        self.rope_parameters
-            .as_ref()
-            .and_then(|p| p.rope_theta)
-            .or(self.rope_theta)
-            .unwrap_or(10_000.0)
+        RopeParameters::theta(self.rope_parameters.as_ref(), self.rope_theta)
     }
 
     pub fn partial_rotary_factor(&self) -> f64 {
@@ -69,16 +66,43 @@ impl PhiConfig {
 #[derive(Module, Debug)]
 pub(crate) struct PhiBlock {
     input_norm: LayerNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    dense: Linear,
-    fc1: Linear,
-    fc2: Linear,
-    #[module(skip)]
-    activation: Activation,
-    heads: usize,
-    kv_heads: usize,
+    attention: Attention,
+    mlp: Mlp,
+}
+
+impl PhiBlock {
+    fn load(
+        scope: &WeightScope<'_>,
+        config: &PhiConfig,
+        shape: AttentionShape,
+        activation: Activation,
+    ) -> Result<Self, ModelError> {
+        let (d, inner) = (config.hidden_size, config.intermediate_size);
+        let mlp = scope.pp("mlp");
+        Ok(Self {
+            input_norm: LayerNorm::load(&scope.pp("input_layernorm"), d, config.layer_norm_eps)?,
+            attention: Attention::load(&scope.pp("self_attn"), "dense", shape, true, true)?,
+            mlp: Mlp::new(
+                Linear::load(&mlp.pp("fc1"), d, inner, true)?,
+                activation,
+                Linear::load(&mlp.pp("fc2"), inner, d, true)?,
+            ),
+        })
+    }
+}
+
+impl Block for PhiBlock {
+    /// Attention and MLP read the same normed input and add to the residual together.
+    fn forward(&self, h: Tensor<3>, step: &mut LayerStep<'_>) -> Tensor<3> {
+        let normed = self.input_norm.forward(h.clone());
+        let attention = self.attention.forward(normed.clone(), step);
+        let mlp = self.mlp.forward(normed);
+        h + attention + mlp
+    }
+
+    fn fill_kv(&self, h: Tensor<3>, step: &mut LayerStep<'_>) {
+        self.attention.fill_kv(self.input_norm.forward(h), step);
+    }
 }
 
 #[derive(Module, Debug)]
@@ -113,90 +137,53 @@ impl Phi {
         }
         let activation = Activation::from_hf(&config.hidden_act)
             .ok_or_else(|| unsupported("hidden_act", format!("`{}`", config.hidden_act)))?;
-        let (d, inner) = (config.hidden_size, config.intermediate_size);
+        let d = config.hidden_size;
         let heads = config.num_attention_heads;
-        let kv_heads = config.num_key_value_heads.unwrap_or(heads);
-        let head_dim = d / heads;
-        let rotary_dim = (config.partial_rotary_factor() * head_dim as f64) as usize;
+        let shape = AttentionShape {
+            hidden: d,
+            heads,
+            kv_heads: config.num_key_value_heads.unwrap_or(heads),
+            head_dim: d / heads,
+        };
+        let rotary_dim = (config.partial_rotary_factor() * shape.head_dim as f64) as usize;
         if rotary_dim == 0 || !rotary_dim.is_multiple_of(2) {
             return Err(unsupported(
                 "partial_rotary_factor",
                 format!("gives an odd or empty rotary width {rotary_dim}"),
             ));
         }
-        let eps = config.layer_norm_eps;
-        let mut blocks = Vec::with_capacity(config.num_hidden_layers);
-        for i in 0..config.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            let attn = format!("{p}.self_attn");
-            blocks.push(PhiBlock {
-                input_norm: LayerNorm::load(
-                    source,
-                    &format!("{p}.input_layernorm"),
-                    d,
-                    eps,
-                    device,
-                )?,
-                q: Linear::torch(
-                    source,
-                    &format!("{attn}.q_proj"),
-                    d,
-                    heads * head_dim,
-                    true,
-                    device,
-                )?,
-                k: Linear::torch(
-                    source,
-                    &format!("{attn}.k_proj"),
-                    d,
-                    kv_heads * head_dim,
-                    true,
-                    device,
-                )?,
-                v: Linear::torch(
-                    source,
-                    &format!("{attn}.v_proj"),
-                    d,
-                    kv_heads * head_dim,
-                    true,
-                    device,
-                )?,
-                dense: Linear::torch(
-                    source,
-                    &format!("{attn}.dense"),
-                    heads * head_dim,
-                    d,
-                    true,
-                    device,
-                )?,
-                fc1: Linear::torch(source, &format!("{p}.mlp.fc1"), d, inner, true, device)?,
-                fc2: Linear::torch(source, &format!("{p}.mlp.fc2"), inner, d, true, device)?,
-                activation,
-                heads,
-                kv_heads,
-            });
-        }
+        let root = WeightScope::new(source, device);
+        let blocks = (0..config.num_hidden_layers)
+            .map(|i| {
+                let scope = root.pp(format!("model.layers.{i}"));
+                PhiBlock::load(&scope, config, shape, activation)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let (embed, lm_head) = VocabMatrix::load_embedding_and_head(
-            source,
+            &root,
             config.tie_word_embeddings,
             config.vocab_size,
             d,
-            device,
         )?;
-        let bias = if source.contains("lm_head.bias") {
-            load_shaped(source, "lm_head.bias", &[config.vocab_size])?.data
+        let head = root.pp("lm_head");
+        let lm_head_bias = if head.contains("bias") {
+            head.tensor("bias", [config.vocab_size])?
         } else {
-            vec![0.0; config.vocab_size]
+            Tensor::from_data(
+                TensorData::new(vec![0.0f32; config.vocab_size], [config.vocab_size]),
+                device,
+            )
         };
         Ok(Self {
             embed,
             blocks,
-            final_norm: LayerNorm::load(source, "model.final_layernorm", d, eps, device)?,
+            final_norm: LayerNorm::load(
+                &root.pp("model.final_layernorm"),
+                d,
+                config.layer_norm_eps,
+            )?,
             lm_head,
-            lm_head_bias: Param::from_tensor(Tensor::from_data(
-                TensorData::new(bias, [config.vocab_size]),
-                device,
-            )),
+            lm_head_bias: Param::from_tensor(lm_head_bias),
             rope: Rope::new(
                 rotary_dim,
                 config.rope_theta(),
@@ -206,49 +193,14 @@ impl Phi {
             shapes: ModelShapes {
                 layers: config.num_hidden_layers,
                 hidden: d,
-                intermediate: inner,
+                intermediate: config.intermediate_size,
                 heads,
-                kv_heads,
-                head_dim,
+                kv_heads: shape.kv_heads,
+                head_dim: shape.head_dim,
                 vocab: config.vocab_size,
                 gated_mlp: false,
             },
         })
-    }
-}
-
-impl PhiBlock {
-    fn kv(&self, normed: Tensor<3>, angles: &RopeAngles) -> (Tensor<4>, Tensor<4>) {
-        let k = angles.apply(split_heads(self.k.forward(normed.clone()), self.kv_heads));
-        (k, split_heads(self.v.forward(normed), self.kv_heads))
-    }
-}
-
-fn rotary(rope: Option<&RopeAngles>) -> &RopeAngles {
-    rope.expect("the layer loop passes RoPE angles to every RoPE architecture")
-}
-
-impl Block for PhiBlock {
-    fn forward(
-        &self,
-        h: Tensor<3>,
-        rope: Option<&RopeAngles>,
-        step: &mut LayerStep<'_>,
-    ) -> Tensor<3> {
-        let angles = rotary(rope);
-        let normed = self.input_norm.forward(h.clone());
-        let q = angles.apply(split_heads(self.q.forward(normed.clone()), self.heads));
-        let (k, v) = self.kv(normed.clone(), angles);
-        let attention = self.dense.forward(step.attend(q, k, v));
-        let mlp = self
-            .fc2
-            .forward(self.activation.apply(self.fc1.forward(normed)));
-        h + attention + mlp
-    }
-
-    fn fill_kv(&self, h: Tensor<3>, rope: Option<&RopeAngles>, step: &mut LayerStep<'_>) {
-        let (k, v) = self.kv(self.input_norm.forward(h), rotary(rope));
-        step.write(k, v);
     }
 }
 

@@ -66,6 +66,15 @@ pub struct ByteLevelBpe {
     pub pad_id: Option<u32>,
 }
 
+/// How a prompt's text was made, which decides who writes its special tokens.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PromptMode {
+    /// Plain text: the tokenizer adds its special tokens (BOS, where its post-processor does).
+    Plain,
+    /// Rendered by the model's chat template, which wrote the special tokens itself.
+    Chat,
+}
+
 /// A tokenizer with the special ids generation needs.
 #[derive(Debug, Clone)]
 pub struct TextTokenizer {
@@ -230,6 +239,12 @@ impl TextTokenizer {
             })
     }
 
+    /// The ids of a prompt's `text`: with the tokenizer's special tokens in plain mode, without
+    /// them in chat mode, so that a rendered template's BOS is not doubled.
+    pub fn encode_prompt(&self, text: &str, mode: PromptMode) -> Result<Vec<u32>, TokenizerError> {
+        self.encode(text, mode == PromptMode::Plain)
+    }
+
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String, TokenizerError> {
         self.inner
             .decode(ids, skip_special_tokens)
@@ -386,7 +401,7 @@ fn read_json_if_present(path: &Path) -> Result<Option<Value>, TokenizerError> {
 
 /// The text of special token `field` in an HF `tokenizer_config.json`: a string, or an
 /// `AddedToken` object with `content`; `None` when absent or null.
-pub(crate) fn special_token_text(
+fn special_token_text(
     config: &Value,
     field: &str,
     path: &Path,
@@ -491,6 +506,29 @@ mod tests {
         );
         // ten ids, but "\n" (id 8) respelled is "Ċ" (id 9): one entry
         assert_eq!(tokenizer.vocab_size(), 9);
+    }
+
+    #[test]
+    fn plain_prompts_get_the_post_processors_specials_and_chat_prompts_do_not() {
+        let mut tokenizer = TextTokenizer::from_byte_level_bpe(tiny_spec()).unwrap();
+        let bos_first = tokenizers::processors::template::TemplateProcessing::builder()
+            .try_single("<|endoftext|> $A")
+            .unwrap()
+            .special_tokens(vec![("<|endoftext|>", 0)])
+            .build()
+            .unwrap();
+        tokenizer.inner.with_post_processor(Some(bos_first));
+        assert_eq!(
+            tokenizer.encode_prompt("ab", PromptMode::Plain).unwrap(),
+            [0, 5]
+        );
+        // a chat template renders the BOS itself
+        assert_eq!(
+            tokenizer
+                .encode_prompt("<|endoftext|>ab", PromptMode::Chat)
+                .unwrap(),
+            [0, 5]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 mod model_file;
 
-use hsd_model::chat::ChatMessage;
+use hsd_model::chat::{ChatMessage, ChatTemplate};
 use hsd_model::weights::GgufModel;
 use serde_json::Value;
 
@@ -89,10 +89,10 @@ fn smollm2_chat_template_matches_transformers() {
     };
     let fixture: Value = serde_json::from_str(FIXTURE).unwrap();
     let model = GgufModel::open(&path).unwrap();
-    let template = model
-        .chat()
-        .unwrap()
+    let source = model
+        .chat_template()
         .expect("the file carries a chat template");
+    let template = ChatTemplate::for_tokenizer(source, &model.tokenizer().unwrap()).unwrap();
     for chat in fixture["chats"].as_array().unwrap() {
         let messages: Vec<ChatMessage> = chat["messages"]
             .as_array()
@@ -112,7 +112,10 @@ fn smollm2_metadata_and_config() {
         return;
     };
     let model = GgufModel::open(&path).unwrap();
-    assert_eq!((model.version(), model.architecture()), (3, "llama"));
+    assert_eq!(
+        (model.file().version(), model.file().architecture()),
+        (3, "llama")
+    );
     let config = model.config_json().unwrap();
     let expect = [
         ("hidden_size", Value::from(576)),
@@ -135,10 +138,11 @@ fn smollm2_metadata_and_config() {
     }
     assert_eq!(
         model
+            .file()
             .metadata_value("tokenizer.ggml.pre")
             .and_then(|v| v.as_str()),
         Some("smollm")
     );
     // 30 layers of 9 tensors, the embedding and the final norm; no lm_head (tied)
-    assert_eq!(model.tensor_infos().len(), 272);
+    assert_eq!(model.file().tensor_infos().len(), 272);
 }

@@ -1,7 +1,8 @@
 //! `hsd generate`: a greedy continuation of one prompt, optionally under a skip strategy.
 
-use anyhow::{Context, Result};
-use hsd_model::chat::{ChatMessage, ChatTemplate};
+use anyhow::Result;
+use hsd_model::chat::ChatMessage;
+use hsd_model::tokenizer::PromptMode;
 use hsd_model::{Backend, GenerateConfig, LoadedModel, load_model};
 use hsd_skip::StrategyConfig;
 use serde_json::json;
@@ -31,28 +32,16 @@ pub struct Args {
     json: bool,
 }
 
-/// The prompt's token ids, through the chat template when asked.
+/// The prompt's token ids, through the chat template when asked, tokenized as `hsd run` does.
 pub(crate) fn prompt_ids(model: &LoadedModel, prompt: &str, chat: bool) -> Result<Vec<u32>> {
     let tokenizer = model.tokenizer()?;
     if !chat {
-        return Ok(tokenizer.encode(prompt, false)?);
+        return Ok(tokenizer.encode_prompt(prompt, PromptMode::Plain)?);
     }
-    let source = model
-        .chat_template
-        .as_deref()
-        .context("the model has no chat template")?;
-    let token = |id: Option<u32>| {
-        id.and_then(|id| tokenizer.token_str(id))
-            .unwrap_or_default()
-    };
-    let template = ChatTemplate::new(
-        source,
-        &token(tokenizer.bos_id()),
-        &token(tokenizer.eos_ids().first().copied()),
-    )?;
-    let text = template.render(&[ChatMessage::new("user", prompt)], true)?;
-    // The template writes the special tokens itself.
-    Ok(tokenizer.encode(&text, false)?)
+    let text = model
+        .chat()?
+        .render(&[ChatMessage::new("user", prompt)], true)?;
+    Ok(tokenizer.encode_prompt(&text, PromptMode::Chat)?)
 }
 
 pub fn run(args: Args) -> Result<()> {

@@ -1,11 +1,13 @@
 //! Weight files read into host `f32` tensors, named and shaped as Hugging Face stores them.
 //!
 //! Two sources implement [`TensorSource`]: a directory of safetensors files
-//! ([`SafetensorsDir`]) and a GGUF file ([`GgufModel`]). A loader asks a source for tensors by
+//! ([`SafetensorsDir`]) and a GGUF file ([`GgufModel`], llama.cpp's naming mapped back to
+//! Hugging Face's over the format reader [`GgufFile`]). A loader asks a source for tensors by
 //! their PyTorch state-dict name and builds modules from them; modules never read files.
 
 mod dequant;
-pub mod gguf;
+mod gguf_file;
+mod gguf_hf;
 mod safetensors_dir;
 
 use std::fs::File;
@@ -13,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-pub use gguf::{GgmlType, GgufModel, GgufTensorInfo, MetadataValue};
+pub use gguf_file::{GgmlType, GgufFile, GgufTensorInfo, MetadataValue};
+pub use gguf_hf::GgufModel;
 pub use safetensors_dir::SafetensorsDir;
 
-use crate::chat::ChatError;
 use crate::tokenizer::TokenizerError;
 
 /// One tensor in host memory, dequantized to `f32`, row-major in PyTorch dimension order.
@@ -71,12 +73,6 @@ pub enum WeightError {
         path: PathBuf,
         #[source]
         source: TokenizerError,
-    },
-    #[error("{path}: chat template: {source}")]
-    Chat {
-        path: PathBuf,
-        #[source]
-        source: ChatError,
     },
 }
 

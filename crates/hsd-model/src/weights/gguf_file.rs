@@ -1,4 +1,5 @@
-//! GGUF (v2, v3) files: metadata, tensor directory, dequantized tensors under Hugging Face names.
+//! The GGUF (v2, v3) container format: header, metadata values, tensor directory and
+//! dequantized tensor data, under the names the file uses.
 //!
 //! Layout (little-endian): magic `GGUF`, `u32` version, `u64` tensor count, `u64` metadata count,
 //! the metadata key/values, one info per tensor (name, dims fastest-varying first, ggml type,
@@ -11,13 +12,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
-
 pub use super::dequant::GgmlType;
 use super::dequant::dequantize;
-use super::{Bytes, HostTensor, TensorSource, WeightError};
-use crate::chat::ChatTemplate;
-use crate::tokenizer::{ByteLevelBpe, TextTokenizer};
+use super::{Bytes, WeightError};
 
 const MAGIC: &[u8; 4] = b"GGUF";
 const DEFAULT_ALIGNMENT: u64 = 32;
@@ -29,9 +26,6 @@ const MAX_ARRAY_NESTING: usize = 4;
 /// tensor info is a length-prefixed name, a dim count, a type and an offset.
 const MIN_KV_BYTES: usize = 8 + 4 + 1;
 const MIN_TENSOR_INFO_BYTES: usize = 8 + 4 + 4 + 8;
-
-/// Architectures whose tensors follow llama.cpp's llama naming and RoPE row permutation.
-const LLAMA_ARCHITECTURES: &[&str] = &["llama"];
 
 /// A metadata value.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,9 +128,7 @@ impl MetadataValue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GgufTensorInfo {
     /// The name in the file, e.g. "blk.0.attn_q.weight".
-    pub gguf_name: String,
-    /// The Hugging Face name it is served under, e.g. "model.layers.0.self_attn.q_proj.weight".
-    pub hf_name: String,
+    pub name: String,
     /// ggml `ne`: fastest-varying first, so `[in, out]` for a linear weight.
     pub ggml_dims: Vec<u64>,
     pub ggml_type: GgmlType,
@@ -154,23 +146,18 @@ impl GgufTensorInfo {
 }
 
 /// A parsed GGUF file. Tensors are read from the memory map on demand.
-///
-/// For llama-architecture files tensors are served under Hugging Face names (`token_embd.weight`
-/// as `model.embed_tokens.weight`, ...), with q/k projection rows restored to HF order; tensors
-/// outside that map (`rope_freqs.weight`) and all tensors of other architectures keep their
-/// GGUF names.
-pub struct GgufModel {
+pub struct GgufFile {
     path: PathBuf,
     bytes: Bytes,
     version: u32,
     metadata: BTreeMap<String, MetadataValue>,
     tensors: Vec<GgufTensorInfo>,
-    by_hf_name: HashMap<String, usize>,
+    by_name: HashMap<String, usize>,
 }
 
-impl fmt::Debug for GgufModel {
+impl fmt::Debug for GgufFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GgufModel")
+        f.debug_struct("GgufFile")
             .field("path", &self.path)
             .field("version", &self.version)
             .field("metadata_keys", &self.metadata.len())
@@ -179,7 +166,7 @@ impl fmt::Debug for GgufModel {
     }
 }
 
-impl GgufModel {
+impl GgufFile {
     /// Memory-maps and parses `path`.
     pub fn open(path: &Path) -> Result<Self, WeightError> {
         Self::parse(path.to_owned(), Bytes::map(path)?)
@@ -269,22 +256,15 @@ impl GgufModel {
                 )
             })?;
 
-        let architecture = metadata
-            .get("general.architecture")
-            .and_then(MetadataValue::as_str)
-            .unwrap_or_default();
-        let llama_names = LLAMA_ARCHITECTURES.contains(&architecture);
-
         let mut tensors = Vec::with_capacity(raw_infos.len());
-        let mut by_hf_name = HashMap::with_capacity(raw_infos.len());
-        let mut seen = std::collections::HashSet::with_capacity(raw_infos.len());
-        for (gguf_name, ggml_dims, ggml_type, offset) in raw_infos {
+        let mut by_name = HashMap::with_capacity(raw_infos.len());
+        for (name, ggml_dims, ggml_type, offset) in raw_infos {
             let fail = |reason: String| WeightError::Tensor {
                 path: path.clone(),
-                tensor: gguf_name.clone(),
+                tensor: name.clone(),
                 reason,
             };
-            if !seen.insert(gguf_name.clone()) {
+            if by_name.contains_key(&name) {
                 return Err(fail("name appears twice".into()));
             }
             let numel = ggml_dims
@@ -318,17 +298,9 @@ impl GgufModel {
                     )));
                 }
             };
-            let hf_name = if llama_names {
-                llama_hf_name(&gguf_name).unwrap_or_else(|| gguf_name.clone())
-            } else {
-                gguf_name.clone()
-            };
-            if by_hf_name.insert(hf_name.clone(), tensors.len()).is_some() {
-                return Err(fail(format!("maps to {hf_name:?}, as another tensor does")));
-            }
+            by_name.insert(name.clone(), tensors.len());
             tensors.push(GgufTensorInfo {
-                gguf_name,
-                hf_name,
+                name,
                 ggml_dims,
                 ggml_type,
                 start,
@@ -342,7 +314,7 @@ impl GgufModel {
             version,
             metadata,
             tensors,
-            by_hf_name,
+            by_name,
         })
     }
 
@@ -363,16 +335,6 @@ impl GgufModel {
         self.metadata.get(key)
     }
 
-    /// The tensor directory, in file order.
-    pub fn tensor_infos(&self) -> &[GgufTensorInfo] {
-        &self.tensors
-    }
-
-    /// The directory entry of the tensor served under Hugging Face name `hf_name`.
-    pub fn tensor_info(&self, hf_name: &str) -> Option<&GgufTensorInfo> {
-        self.by_hf_name.get(hf_name).map(|&i| &self.tensors[i])
-    }
-
     /// `general.architecture` ("" when the file does not say).
     pub fn architecture(&self) -> &str {
         self.metadata
@@ -381,39 +343,44 @@ impl GgufModel {
             .unwrap_or_default()
     }
 
-    /// `tokenizer.chat_template`, when the file carries one.
-    pub fn chat_template(&self) -> Option<&str> {
-        self.metadata
-            .get("tokenizer.chat_template")
-            .and_then(MetadataValue::as_str)
+    /// The tensor directory, in file order.
+    pub fn tensor_infos(&self) -> &[GgufTensorInfo] {
+        &self.tensors
     }
 
-    /// The chat template with the file's BOS and EOS token strings, when it carries one.
-    pub fn chat(&self) -> Result<Option<ChatTemplate>, WeightError> {
-        let Some(source) = self.chat_template() else {
-            return Ok(None);
-        };
-        let tokens = self
-            .string_array("tokenizer.ggml.tokens")?
-            .unwrap_or_default();
-        let token = |key: &str| -> Result<String, WeightError> {
-            Ok(self
-                .optional_u64(key)?
-                .and_then(|id| tokens.get(usize::try_from(id).ok()?))
-                .cloned()
-                .unwrap_or_default())
-        };
-        let bos = token("tokenizer.ggml.bos_token_id")?;
-        let eos = token("tokenizer.ggml.eos_token_id")?;
-        ChatTemplate::new(source, &bos, &eos)
-            .map(Some)
-            .map_err(|source| WeightError::Chat {
-                path: self.path.clone(),
-                source,
-            })
+    /// The directory entry of the tensor named `name` in the file.
+    pub fn tensor_info(&self, name: &str) -> Option<&GgufTensorInfo> {
+        self.by_name.get(name).map(|&i| &self.tensors[i])
     }
 
-    fn metadata_error(&self, key: &str, reason: impl Into<String>) -> WeightError {
+    /// The data of `info` (an entry of this file's directory), dequantized to `f32` in file
+    /// order; an error names the tensor when its type is not dequantized here.
+    pub fn read(&self, info: &GgufTensorInfo) -> Result<Vec<f32>, WeightError> {
+        let bytes = info
+            .start
+            .checked_add(info.n_bytes)
+            .and_then(|end| self.bytes.get(info.start..end))
+            .ok_or_else(|| self.tensor_error(info, "lies outside this file".into()))?;
+        dequantize(info.ggml_type, bytes).ok_or_else(|| {
+            self.tensor_error(
+                info,
+                format!(
+                    "ggml type {} is not dequantized here",
+                    info.ggml_type.name()
+                ),
+            )
+        })
+    }
+
+    pub(crate) fn tensor_error(&self, info: &GgufTensorInfo, reason: String) -> WeightError {
+        WeightError::Tensor {
+            path: self.path.clone(),
+            tensor: info.name.clone(),
+            reason,
+        }
+    }
+
+    pub(crate) fn metadata_error(&self, key: &str, reason: impl Into<String>) -> WeightError {
         WeightError::Metadata {
             path: self.path.clone(),
             key: key.into(),
@@ -421,7 +388,7 @@ impl GgufModel {
         }
     }
 
-    fn optional_u64(&self, key: &str) -> Result<Option<u64>, WeightError> {
+    pub(crate) fn optional_u64(&self, key: &str) -> Result<Option<u64>, WeightError> {
         self.metadata
             .get(key)
             .map(|v| {
@@ -435,12 +402,12 @@ impl GgufModel {
             .transpose()
     }
 
-    fn required_u64(&self, key: &str) -> Result<u64, WeightError> {
+    pub(crate) fn required_u64(&self, key: &str) -> Result<u64, WeightError> {
         self.optional_u64(key)?
             .ok_or_else(|| self.metadata_error(key, "missing"))
     }
 
-    fn optional_f64(&self, key: &str) -> Result<Option<f64>, WeightError> {
+    pub(crate) fn optional_f64(&self, key: &str) -> Result<Option<f64>, WeightError> {
         self.metadata
             .get(key)
             .map(|v| {
@@ -451,7 +418,7 @@ impl GgufModel {
             .transpose()
     }
 
-    fn optional_u32(&self, key: &str) -> Result<Option<u32>, WeightError> {
+    pub(crate) fn optional_u32(&self, key: &str) -> Result<Option<u32>, WeightError> {
         self.optional_u64(key)?
             .map(|v| {
                 u32::try_from(v)
@@ -460,7 +427,7 @@ impl GgufModel {
             .transpose()
     }
 
-    fn string_array(&self, key: &str) -> Result<Option<Vec<String>>, WeightError> {
+    pub(crate) fn string_array(&self, key: &str) -> Result<Option<Vec<String>>, WeightError> {
         let Some(value) = self.metadata.get(key) else {
             return Ok(None);
         };
@@ -484,257 +451,6 @@ impl GgufModel {
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
     }
-
-    /// An HF-style `config.json` derived from the metadata, as transformers derives it when it
-    /// loads a GGUF. Only llama-architecture files are described.
-    pub fn config_json(&self) -> Result<Value, WeightError> {
-        let arch = self.architecture();
-        if !LLAMA_ARCHITECTURES.contains(&arch) {
-            return Err(self.metadata_error(
-                "general.architecture",
-                format!("a config is derived for {LLAMA_ARCHITECTURES:?} only, not {arch:?}"),
-            ));
-        }
-        let key = |name: &str| format!("{arch}.{name}");
-        let hidden = self.required_u64(&key("embedding_length"))?;
-        let heads = self.required_u64(&key("attention.head_count"))?;
-        if heads == 0 {
-            return Err(self.metadata_error(&key("attention.head_count"), "is 0"));
-        }
-        let kv_heads = self
-            .optional_u64(&key("attention.head_count_kv"))?
-            .unwrap_or(heads);
-        let head_dim = self
-            .optional_u64(&key("attention.key_length"))?
-            .unwrap_or(hidden / heads);
-        let rms_norm_eps = self
-            .optional_f64(&key("attention.layer_norm_rms_epsilon"))?
-            .ok_or_else(|| {
-                self.metadata_error(&key("attention.layer_norm_rms_epsilon"), "missing")
-            })?;
-        // llama.cpp's default, used when a converter left the base out
-        let rope_theta = self
-            .optional_f64(&key("rope.freq_base"))?
-            .unwrap_or(10_000.0);
-        let vocab_size = match self.optional_u64(&key("vocab_size"))? {
-            Some(v) => v,
-            None => match self.string_array("tokenizer.ggml.tokens")? {
-                Some(tokens) => tokens.len() as u64,
-                None => self
-                    .tensor_info("model.embed_tokens.weight")
-                    .and_then(|t| t.ggml_dims.get(1).copied())
-                    .ok_or_else(|| {
-                        self.metadata_error(
-                            &key("vocab_size"),
-                            "missing, and no vocabulary or embedding to count",
-                        )
-                    })?,
-            },
-        };
-        Ok(json!({
-            "model_type": "llama",
-            "architectures": ["LlamaForCausalLM"],
-            "hidden_size": hidden,
-            "intermediate_size": self.required_u64(&key("feed_forward_length"))?,
-            "num_hidden_layers": self.required_u64(&key("block_count"))?,
-            "num_attention_heads": heads,
-            "num_key_value_heads": kv_heads,
-            "head_dim": head_dim,
-            "hidden_act": "silu",
-            "rms_norm_eps": rms_norm_eps,
-            "rope_theta": rope_theta,
-            "vocab_size": vocab_size,
-            "max_position_embeddings": self.required_u64(&key("context_length"))?,
-            // llama.cpp writes the output projection only when it is not the embedding matrix
-            "tie_word_embeddings": !self.by_hf_name.contains_key("lm_head.weight"),
-            "bos_token_id": self.optional_u64("tokenizer.ggml.bos_token_id")?,
-            "eos_token_id": self.optional_u64("tokenizer.ggml.eos_token_id")?,
-            "pad_token_id": self.optional_u64("tokenizer.ggml.padding_token_id")?,
-        }))
-    }
-
-    /// The tokenizer the metadata describes. Only byte-level BPE (`tokenizer.ggml.model` =
-    /// "gpt2") is built.
-    pub fn tokenizer(&self) -> Result<TextTokenizer, WeightError> {
-        let model_key = "tokenizer.ggml.model";
-        let model = self
-            .metadata
-            .get(model_key)
-            .and_then(MetadataValue::as_str)
-            .ok_or_else(|| self.metadata_error(model_key, "missing or not a string"))?;
-        if model != "gpt2" {
-            return Err(self.metadata_error(
-                model_key,
-                format!("only byte-level BPE (\"gpt2\") tokenizers are built, not {model:?}"),
-            ));
-        }
-        let tokens = self
-            .string_array("tokenizer.ggml.tokens")?
-            .ok_or_else(|| self.metadata_error("tokenizer.ggml.tokens", "missing"))?;
-        let merges = self
-            .string_array("tokenizer.ggml.merges")?
-            .ok_or_else(|| self.metadata_error("tokenizer.ggml.merges", "missing"))?;
-        let type_key = "tokenizer.ggml.token_type";
-        let token_types = match self.metadata.get(type_key) {
-            None => Vec::new(),
-            Some(value) => value
-                .as_array()
-                .and_then(|items| {
-                    items
-                        .iter()
-                        .map(MetadataValue::as_i64)
-                        .collect::<Option<Vec<_>>>()
-                })
-                .ok_or_else(|| self.metadata_error(type_key, "expected an array of integers"))?,
-        };
-        let eos_ids = ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"]
-            .iter()
-            .filter_map(|key| self.optional_u32(key).transpose())
-            .collect::<Result<Vec<_>, _>>()?;
-        let spec = ByteLevelBpe {
-            tokens,
-            token_types,
-            merges,
-            pre_tokenizer: self
-                .metadata
-                .get("tokenizer.ggml.pre")
-                .and_then(MetadataValue::as_str)
-                .map(str::to_owned),
-            bos_id: self.optional_u32("tokenizer.ggml.bos_token_id")?,
-            eos_ids,
-            pad_id: self.optional_u32("tokenizer.ggml.padding_token_id")?,
-        };
-        TextTokenizer::from_byte_level_bpe(spec).map_err(|source| WeightError::Tokenizer {
-            path: self.path.clone(),
-            source,
-        })
-    }
-
-    /// Head count that llama.cpp's converter permuted the rows of `hf_name` with, if it did.
-    fn rope_permutation_heads(&self, hf_name: &str) -> Result<Option<u64>, WeightError> {
-        if !LLAMA_ARCHITECTURES.contains(&self.architecture()) {
-            return Ok(None);
-        }
-        let arch = self.architecture();
-        let heads_key = format!("{arch}.attention.head_count");
-        if hf_name.contains(".self_attn.q_proj.") {
-            self.required_u64(&heads_key).map(Some)
-        } else if hf_name.contains(".self_attn.k_proj.") {
-            let kv_key = format!("{arch}.attention.head_count_kv");
-            match self.optional_u64(&kv_key)? {
-                Some(kv_heads) => Ok(Some(kv_heads)),
-                None => self.required_u64(&heads_key).map(Some),
-            }
-        } else {
-            Ok(None)
-        }
-    }
-}
-
-impl TensorSource for GgufModel {
-    fn names(&self) -> Vec<String> {
-        self.tensors.iter().map(|t| t.hf_name.clone()).collect()
-    }
-
-    fn contains(&self, name: &str) -> bool {
-        self.by_hf_name.contains_key(name)
-    }
-
-    fn load(&self, name: &str) -> Result<HostTensor, WeightError> {
-        let info = self
-            .tensor_info(name)
-            .ok_or_else(|| WeightError::MissingTensor {
-                path: self.path.clone(),
-                tensor: name.into(),
-            })?;
-        let fail = |reason: String| WeightError::Tensor {
-            path: self.path.clone(),
-            tensor: info.gguf_name.clone(),
-            reason,
-        };
-        let bytes = &self.bytes[info.start..info.start + info.n_bytes];
-        let mut data = dequantize(info.ggml_type, bytes).ok_or_else(|| {
-            fail(format!(
-                "ggml type {} is not dequantized here",
-                info.ggml_type.name()
-            ))
-        })?;
-        let shape = info.shape();
-        if let Some(stated_heads) = self.rope_permutation_heads(name)?
-            && !data.is_empty()
-        {
-            let rows = shape.first().copied().unwrap_or(1);
-            let heads = usize::try_from(stated_heads).ok().filter(|&h| {
-                h.checked_mul(2)
-                    .is_some_and(|pair_rows| pair_rows > 0 && rows.is_multiple_of(pair_rows))
-            });
-            let Some(heads) = heads else {
-                return Err(fail(format!(
-                    "{rows} rows cannot be split into {stated_heads} heads of two RoPE halves"
-                )));
-            };
-            data = unpermute_rope_rows(&data, rows, heads);
-        }
-        Ok(HostTensor {
-            name: name.into(),
-            shape,
-            data,
-        })
-    }
-}
-
-/// Undoes llama.cpp's `permute` of q/k projection rows. Within each head of `2 * half` rows the
-/// converter stores HF row `j * half + i` (RoPE half j, pair index i) at row `2 * i + j`, which
-/// interleaves the two rotary halves; transformers reverses this the same way when it loads a GGUF.
-fn unpermute_rope_rows(data: &[f32], rows: usize, heads: usize) -> Vec<f32> {
-    let row_len = data.len() / rows;
-    let head_dim = rows / heads;
-    let half = head_dim / 2;
-    let mut out = vec![0.0; data.len()];
-    for head in 0..heads {
-        for i in 0..half {
-            for j in 0..2 {
-                let from = head * head_dim + 2 * i + j;
-                let to = head * head_dim + j * half + i;
-                out[to * row_len..(to + 1) * row_len]
-                    .copy_from_slice(&data[from * row_len..(from + 1) * row_len]);
-            }
-        }
-    }
-    out
-}
-
-/// The Hugging Face name of a llama.cpp llama tensor, `None` for names outside the map.
-fn llama_hf_name(gguf_name: &str) -> Option<String> {
-    let fixed = match gguf_name {
-        "token_embd.weight" => Some("model.embed_tokens.weight"),
-        "output_norm.weight" => Some("model.norm.weight"),
-        "output.weight" => Some("lm_head.weight"),
-        _ => None,
-    };
-    if let Some(name) = fixed {
-        return Some(name.into());
-    }
-    let rest = gguf_name.strip_prefix("blk.")?;
-    let (layer, rest) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let (module, param) = rest.rsplit_once('.')?;
-    if !matches!(param, "weight" | "bias") {
-        return None;
-    }
-    let hf_module = match module {
-        "attn_norm" => "input_layernorm",
-        "attn_q" => "self_attn.q_proj",
-        "attn_k" => "self_attn.k_proj",
-        "attn_v" => "self_attn.v_proj",
-        "attn_output" => "self_attn.o_proj",
-        "ffn_norm" => "post_attention_layernorm",
-        "ffn_gate" => "mlp.gate_proj",
-        "ffn_up" => "mlp.up_proj",
-        "ffn_down" => "mlp.down_proj",
-        _ => return None,
-    };
-    Some(format!("model.layers.{layer}.{hf_module}.{param}"))
 }
 
 /// A bounds-checked little-endian cursor; every read names the field it is for.
