@@ -41,6 +41,8 @@ enum Command {
     Reproduce(cmd::reproduce::Args),
     /// Join the records of sharded runs.
     Merge(cmd::merge::Args),
+    /// Write (and with --submit, submit) a Slurm job array of `run --shard` tasks and a merge job.
+    Slurm(cmd::slurm::Args),
     /// Regenerate tables and figures from `results/` alone.
     Report(cmd::report::Args),
     /// Time prefill and decode (tokens/s, peak memory) and a strategy's speed-up over `full`.
@@ -64,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => cmd::run::run(args),
         Command::Reproduce(args) => cmd::reproduce::run(args),
         Command::Merge(args) => cmd::merge::run(args),
+        Command::Slurm(args) => cmd::slurm::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     }

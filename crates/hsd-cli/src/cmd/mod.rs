@@ -10,4 +10,5 @@ pub mod report;
 pub mod reproduce;
 pub mod run;
 pub mod score;
+pub mod slurm;
 pub mod sweep_flags;
