@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use hsd_data::{DatasetSpec, Example, Mode, PromptBody, PromptTemplate, RenderOptions, Role, ShotPool};
 use hsd_model::LoadedModel;
 use hsd_model::chat::{ChatMessage, ChatTemplate};
-use hsd_model::tokenizer::TextTokenizer;
+use hsd_model::tokenizer::{PromptMode, TextTokenizer};
 
 use crate::manifest::DatasetBlock;
 
@@ -34,18 +34,9 @@ impl<'a> PromptEncoder<'a> {
     ) -> anyhow::Result<Self> {
         let tokenizer = model.tokenizer()?;
         let chat = match mode {
-            Mode::Chat => {
-                let source = model.chat_template.as_deref().with_context(|| {
-                    format!("model '{model_name}' has no chat template; use prompt_mode = \"plain\"")
-                })?;
-                let token =
-                    |id: Option<u32>| id.and_then(|i| tokenizer.token_str(i)).unwrap_or_default();
-                Some(ChatTemplate::new(
-                    source,
-                    &token(tokenizer.bos_id()),
-                    &token(tokenizer.eos_ids().first().copied()),
-                )?)
-            }
+            Mode::Chat => Some(model.chat().with_context(|| {
+                format!("model '{model_name}' in chat mode; use prompt_mode = \"plain\"")
+            })?),
             Mode::Plain => None,
         };
         Ok(Self {
@@ -110,9 +101,13 @@ impl<'a> PromptEncoder<'a> {
                     block.name
                 ),
             };
+            let mode = match self.mode {
+                Mode::Plain => PromptMode::Plain,
+                Mode::Chat => PromptMode::Chat,
+            };
             let ids = self
                 .tokenizer
-                .encode(&text, self.mode == Mode::Plain)
+                .encode_prompt(&text, mode)
                 .map_err(|e| anyhow::anyhow!("tokenizing the prompt of {}: {e}", example.id))?;
             out.push(ids);
         }

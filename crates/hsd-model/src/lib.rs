@@ -44,6 +44,8 @@ pub use error::ModelError;
 pub use generate::{GenerateConfig, Generation, GenerationBatch, StopReason};
 pub use gpt2::Gpt2Config;
 pub use llama::LlamaConfig;
-pub use loader::{KNOWN_MODELS, LoadedModel, ModelSource, SourceFile, load_model, models_dir};
+pub use loader::{
+    KNOWN_MODELS, LoadedModel, ModelSource, SourceFile, load_model, models_dir, resolve_model_path,
+};
 pub use phi::PhiConfig;
 pub use rope::RopeParameters;

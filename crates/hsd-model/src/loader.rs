@@ -83,7 +83,7 @@ impl LoadedModel {
 /// (`config.json`, `model.safetensors` or a sharded index, optionally `tokenizer.json`).
 pub fn load_model(spec: &str, backend: Backend) -> Result<LoadedModel, ModelError> {
     let device = backend.device()?;
-    let path = resolve(spec)?;
+    let path = resolve_model_path(spec)?;
     let spec_error = |reason: String| ModelError::ModelSpec {
         spec: spec.to_string(),
         reason,
@@ -176,7 +176,9 @@ pub fn models_dir() -> PathBuf {
     std::env::var_os("HSD_MODELS").map_or_else(|| PathBuf::from("models"), PathBuf::from)
 }
 
-fn resolve(spec: &str) -> Result<PathBuf, ModelError> {
+/// The file or directory `spec` names (a name from [`KNOWN_MODELS`] under [`models_dir`], or a
+/// path), checked to exist; nothing is read. [`load_model`] starts here.
+pub fn resolve_model_path(spec: &str) -> Result<PathBuf, ModelError> {
     if let Some((_, file)) = KNOWN_MODELS.iter().find(|(name, _)| *name == spec) {
         let path = models_dir().join(file);
         return if path.exists() {
@@ -268,14 +270,9 @@ fn describe(path: &Path) -> Result<SourceFile, ModelError> {
         hasher.update(&buffer[..n]);
         bytes += n as u64;
     }
-    let sha256 = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
     Ok(SourceFile {
         path: path.to_path_buf(),
         bytes,
-        sha256,
+        sha256: format!("{:x}", hasher.finalize()),
     })
 }
