@@ -8,13 +8,17 @@ mod dataset;
 mod error;
 mod example;
 mod loaders;
+mod names;
 mod table;
 mod template;
+#[cfg(test)]
+mod testing;
 mod xml;
 
-pub use dataset::{DatasetName, DatasetSpec, Split, data_root, load};
+pub use dataset::{DatasetSpec, data_root, load};
 pub use error::{DataError, Location};
 pub use example::{Attribute, Category, Example, Source, Triple};
+pub use names::{DatasetName, Split};
 pub use template::{
     InstructionRole, Message, Mode, Prompt, PromptBody, PromptTemplate, RenderOptions, Role,
     ShotPool, Truncation,

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{DatasetName, DatasetSpec, Split, load};
+use crate::dataset::{DatasetSpec, load};
 use crate::error::DataError;
 use crate::example::Example;
+use crate::names::{DatasetName, Split};
 
 /// A dataset's prompt. `instruction` and `answer_prefix` are literal; `input` shows one
 /// example and may use `{source}` (any dataset), the dataset's own name for its input
@@ -471,7 +472,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 mod tests {
     use super::*;
     use crate::example::Source;
-    use crate::loaders::testing::shared_root;
+    use crate::testing::shared_root;
 
     fn words(text: &str) -> usize {
         text.split_whitespace().count()
