@@ -1,6 +1,5 @@
 //! What to load (a dataset's split, or a file in its schema) and `load`.
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -71,36 +70,6 @@ pub fn load(spec: &DatasetSpec, data_root: &Path) -> Result<Vec<Example>, DataEr
     Ok(examples)
 }
 
-/// `HSD_DATA` when set, else `../shared/data` beside this workspace when that exists.
-pub fn data_root() -> Result<PathBuf, DataError> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    resolve_data_root(
-        std::env::var_os("HSD_DATA").as_deref(),
-        &workspace.join("../shared/data"),
-    )
-}
-
-fn resolve_data_root(hsd_data: Option<&OsStr>, default: &Path) -> Result<PathBuf, DataError> {
-    match hsd_data {
-        Some(path) if !path.is_empty() => {
-            let path = PathBuf::from(path);
-            if path.is_dir() {
-                Ok(path)
-            } else {
-                Err(DataError::DataRootNotADirectory { path })
-            }
-        }
-        _ if default.is_dir() => Ok(normalize(default)),
-        _ => Err(DataError::NoDataRoot {
-            default: normalize(default),
-        }),
-    }
-}
-
-fn normalize(path: &Path) -> PathBuf {
-    path.canonicalize().unwrap_or_else(|_| path.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,22 +90,5 @@ mod tests {
         let spec = DatasetSpec::new(DatasetName::Xsum, Split::Dev);
         let err = spec.file(Path::new("/data")).unwrap_err().to_string();
         assert!(err.contains("xsum has no dev split"), "{err}");
-    }
-
-    #[test]
-    fn data_root_error_names_both_places() {
-        let missing = Path::new("/nonexistent/shared/data");
-        let err = resolve_data_root(None, missing).unwrap_err().to_string();
-        assert!(
-            err.contains("HSD_DATA") && err.contains("/nonexistent/shared/data"),
-            "{err}"
-        );
-        let err = resolve_data_root(Some(OsStr::new("/nonexistent/x")), missing)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("HSD_DATA points to /nonexistent/x"), "{err}");
-        let dir = tempfile::tempdir().unwrap();
-        let found = resolve_data_root(Some(dir.path().as_os_str()), missing).unwrap();
-        assert_eq!(found, dir.path());
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! The crate README lists the datasets, their counts and fields, and the template schema.
 
+mod data_root;
 mod dataset;
 mod error;
 mod example;
@@ -15,7 +16,8 @@ mod template;
 mod testing;
 mod xml;
 
-pub use dataset::{DatasetSpec, data_root, load};
+pub use data_root::data_root;
+pub use dataset::{DatasetSpec, load};
 pub use error::{DataError, Location};
 pub use example::{Attribute, Category, Example, Source, Triple};
 pub use names::{DatasetName, Split};

@@ -6,7 +6,8 @@ use polars::prelude::{
     CsvWriter, DataFrame, JsonFormat, JsonReader, ParquetWriter, SerReader, SerWriter,
 };
 
-use crate::dataset::{DatasetSpec, data_root, load};
+use crate::data_root::data_root;
+use crate::dataset::{DatasetSpec, load};
 use crate::example::Example;
 use crate::names::{DatasetName, Split};
 
