@@ -5,6 +5,7 @@
 //! papers do, and say so.
 
 mod error;
+mod knobs;
 mod plan;
 mod position;
 mod prng;

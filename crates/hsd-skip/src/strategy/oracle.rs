@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::knobs::StrategyKnobs;
 use crate::schedule::check_shape;
 use crate::{LayerPlan, LayerSet, LayerSignal, SignalKind, SkipError, StepContext, Strategy};
 
@@ -19,8 +20,24 @@ pub struct OracleConfig {
     pub target_skip_ratio: Option<f64>,
 }
 
-impl OracleConfig {
-    pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
+impl StrategyKnobs for OracleConfig {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn is_dynamic(&self) -> bool {
+        true
+    }
+
+    fn target_skip_ratio(&self) -> Option<f64> {
+        self.target_skip_ratio
+    }
+
+    fn set_target_skip_ratio(&mut self, target: f64) {
+        self.target_skip_ratio = Some(target);
+    }
+
+    fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
         check_shape(NAME, layers, max_new_tokens)?;
         match self.target_skip_ratio {
             Some(target) => Err(SkipError::TargetUnreachable {
@@ -33,6 +50,14 @@ impl OracleConfig {
             }),
             None => Ok(self.clone()),
         }
+    }
+
+    fn strategy(
+        &self,
+        _layers: usize,
+        _max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+        Ok(Box::new(Oracle::new()))
     }
 }
 

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::knobs::StrategyKnobs;
 use crate::prng::SplitMix64;
 use crate::schedule::check_shape;
 use crate::{
@@ -30,15 +31,6 @@ pub struct RandomConfig {
 }
 
 impl RandomConfig {
-    /// Solves the reference (giving it this target when it has none).
-    pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
-        let reference = self.solved_reference(layers, max_new_tokens)?;
-        Ok(Self {
-            reference: Some(Box::new(reference)),
-            ..self.clone()
-        })
-    }
-
     pub fn build(&self, layers: usize, max_new_tokens: usize) -> Result<RandomSkip, SkipError> {
         let reference = self
             .solved_reference(layers, max_new_tokens)?
@@ -73,6 +65,37 @@ impl RandomConfig {
             reference.set_target_skip_ratio(target);
         }
         reference.solve(layers, max_new_tokens)
+    }
+}
+
+impl StrategyKnobs for RandomConfig {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn target_skip_ratio(&self) -> Option<f64> {
+        self.target_skip_ratio
+    }
+
+    fn set_target_skip_ratio(&mut self, target: f64) {
+        self.target_skip_ratio = Some(target);
+    }
+
+    /// Solves the reference (giving it this target when it has none).
+    fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
+        let reference = self.solved_reference(layers, max_new_tokens)?;
+        Ok(Self {
+            reference: Some(Box::new(reference)),
+            ..self.clone()
+        })
+    }
+
+    fn strategy(
+        &self,
+        layers: usize,
+        max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+        Ok(Box::new(self.build(layers, max_new_tokens)?))
     }
 }
 
