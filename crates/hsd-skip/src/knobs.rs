@@ -30,4 +30,14 @@ pub(crate) trait StrategyKnobs: Sized {
         layers: usize,
         max_new_tokens: usize,
     ) -> Result<Box<dyn Strategy + Send>, SkipError>;
+
+    /// The strategy for these knobs once solved: what the registry builds.
+    fn solved_strategy(
+        &self,
+        layers: usize,
+        max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+        self.solve(layers, max_new_tokens)?
+            .strategy(layers, max_new_tokens)
+    }
 }

@@ -9,8 +9,8 @@ use crate::knobs::StrategyKnobs;
 use crate::{SkipError, Strategy};
 
 /// Declares [`StrategyConfig`], one variant per `Variant(Config) = "name"` line (the name is
-/// the manifest's `name = "..."`, serde's tag), and implements [`StrategyKnobs`] for it by
-/// dispatching to the variant's config.
+/// the manifest's `name = "..."`, serde's tag), implements [`StrategyKnobs`] for it by
+/// dispatching to the variant's config, and `From` each config.
 macro_rules! registry {
     ($($variant:ident($config:ty) = $name:literal,)+) => {
         /// A strategy and its knobs, as a manifest table (`name = "hsd"`, then the knobs) or
@@ -67,6 +67,14 @@ macro_rules! registry {
                 }
             }
         }
+
+        $(
+            impl From<$config> for StrategyConfig {
+                fn from(knobs: $config) -> Self {
+                    Self::$variant(knobs)
+                }
+            }
+        )+
     };
 }
 
@@ -78,7 +86,7 @@ registry! {
     Static(crate::strategy::static_skip::StaticConfig) = "static",
     EarlyExit(crate::strategy::early_exit::EarlyExitConfig) = "early_exit",
     D3(crate::strategy::d3::D3Config) = "d3",
-    Random(crate::strategy::random::RandomConfig) = "random",
+    Random(crate::strategy::random::RandomConfig<StrategyConfig>) = "random",
     Oracle(crate::strategy::oracle::OracleConfig) = "oracle",
 }
 
@@ -173,8 +181,7 @@ impl StrategyConfig {
         layers: usize,
         max_new_tokens: usize,
     ) -> Result<Box<dyn Strategy + Send>, SkipError> {
-        self.solve(layers, max_new_tokens)?
-            .strategy(layers, max_new_tokens)
+        self.solved_strategy(layers, max_new_tokens)
     }
 }
 
@@ -272,6 +279,15 @@ mod tests {
         for plan in static_schedule(&mut *full.build(24, 16).unwrap(), 24, 16, 9) {
             assert_eq!(plan.run.count(), 24);
         }
+    }
+
+    #[test]
+    fn a_dynamic_reference_of_random_is_rejected() {
+        let config = StrategyConfig::from_settings("random", &["reference.name=oracle"]).unwrap();
+        assert!(matches!(
+            config.solve(12, 16),
+            Err(SkipError::DynamicReference { .. })
+        ));
     }
 
     #[test]

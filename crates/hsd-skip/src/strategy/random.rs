@@ -2,27 +2,32 @@
 //! the same knobs or target) does for it, chosen uniformly at random. The draw for token `t`
 //! depends only on `seed` and `t` (SplitMix64), so plans are reproducible in any call order.
 //! The sets are not nested, so skipped layers propagate K/V by default.
+//!
+//! The reference is any registered strategy, so its manifest form is the registry's
+//! `StrategyConfig`, which itself lists this one. [`RandomConfig`] takes it as a type parameter
+//! `R` instead of naming it, so that this file depends on the registry's contract
+//! ([`StrategyKnobs`]) and not on the registry.
 
 use serde::{Deserialize, Serialize};
 
 use crate::knobs::StrategyKnobs;
 use crate::prng::SplitMix64;
 use crate::schedule::check_shape;
-use crate::{
-    HsdConfig, KvFill, LayerPlan, LayerSet, SkipError, StepContext, Strategy, StrategyConfig,
-};
+use crate::{HsdConfig, KvFill, LayerPlan, LayerSet, SkipError, StepContext, Strategy};
 
 const NAME: &str = "random";
 
-/// The manifest form of [`RandomSkip`].
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RandomConfig {
+/// The manifest form of [`RandomSkip`], with `R` the reference's manifest form (the registry
+/// instantiates it with `StrategyConfig`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// Serde would ask `R: Default` for the defaulted `reference`; `None` needs no such bound.
+#[serde(deny_unknown_fields, bound(deserialize = "R: Deserialize<'de>"))]
+pub struct RandomConfig<R> {
     #[serde(default)]
     pub seed: u64,
     /// The static schedule whose layer counts are drawn (default `hsd` with its defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<Box<StrategyConfig>>,
+    pub reference: Option<Box<R>>,
     #[serde(default)]
     pub kv_fill: KvFill,
     /// Passed on to the reference when it has no target of its own.
@@ -30,45 +35,18 @@ pub struct RandomConfig {
     pub target_skip_ratio: Option<f64>,
 }
 
-impl RandomConfig {
-    pub fn build(&self, layers: usize, max_new_tokens: usize) -> Result<RandomSkip, SkipError> {
-        let reference = self
-            .solved_reference(layers, max_new_tokens)?
-            .build(layers, max_new_tokens)?;
-        Ok(RandomSkip {
-            seed: self.seed,
-            reference,
-            kv_fill: self.kv_fill,
-        })
-    }
-
-    fn solved_reference(
-        &self,
-        layers: usize,
-        max_new_tokens: usize,
-    ) -> Result<StrategyConfig, SkipError> {
-        check_shape(NAME, layers, max_new_tokens)?;
-        let mut reference = self
-            .reference
-            .as_deref()
-            .cloned()
-            .unwrap_or(StrategyConfig::Hsd(HsdConfig::default()));
-        if reference.is_dynamic() {
-            return Err(SkipError::DynamicReference {
-                strategy: NAME,
-                reference: reference.name().to_owned(),
-            });
+impl<R> Default for RandomConfig<R> {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            reference: None,
+            kv_fill: KvFill::default(),
+            target_skip_ratio: None,
         }
-        if reference.target_skip_ratio().is_none()
-            && let Some(target) = self.target_skip_ratio
-        {
-            reference.set_target_skip_ratio(target);
-        }
-        reference.solve(layers, max_new_tokens)
     }
 }
 
-impl StrategyKnobs for RandomConfig {
+impl<R: StrategyKnobs + Clone + From<HsdConfig>> StrategyKnobs for RandomConfig<R> {
     fn name(&self) -> &'static str {
         NAME
     }
@@ -83,7 +61,7 @@ impl StrategyKnobs for RandomConfig {
 
     /// Solves the reference (giving it this target when it has none).
     fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
-        let reference = self.solved_reference(layers, max_new_tokens)?;
+        let reference = solved_reference(self, layers, max_new_tokens)?;
         Ok(Self {
             reference: Some(Box::new(reference)),
             ..self.clone()
@@ -95,8 +73,40 @@ impl StrategyKnobs for RandomConfig {
         layers: usize,
         max_new_tokens: usize,
     ) -> Result<Box<dyn Strategy + Send>, SkipError> {
-        Ok(Box::new(self.build(layers, max_new_tokens)?))
+        let reference = solved_reference(self, layers, max_new_tokens)?
+            .solved_strategy(layers, max_new_tokens)?;
+        Ok(Box::new(RandomSkip {
+            seed: self.seed,
+            reference,
+            kv_fill: self.kv_fill,
+        }))
     }
+}
+
+/// The reference with `config`'s target passed on (when it has none of its own), solved.
+fn solved_reference<R: StrategyKnobs + Clone + From<HsdConfig>>(
+    config: &RandomConfig<R>,
+    layers: usize,
+    max_new_tokens: usize,
+) -> Result<R, SkipError> {
+    check_shape(NAME, layers, max_new_tokens)?;
+    let mut reference = config
+        .reference
+        .as_deref()
+        .cloned()
+        .unwrap_or_else(|| R::from(HsdConfig::default()));
+    if reference.is_dynamic() {
+        return Err(SkipError::DynamicReference {
+            strategy: NAME,
+            reference: reference.name().to_owned(),
+        });
+    }
+    if reference.target_skip_ratio().is_none()
+        && let Some(target) = config.target_skip_ratio
+    {
+        reference.set_target_skip_ratio(target);
+    }
+    reference.solve(layers, max_new_tokens)
 }
 
 /// Random skipping: see the module documentation for the rule.
@@ -139,105 +149,23 @@ mod tests {
     use super::*;
     use crate::schedule::static_schedule;
 
+    fn seeded(seed: u64) -> RandomConfig<HsdConfig> {
+        RandomConfig {
+            seed,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn matches_the_reference_counts_and_repeats_with_the_seed() {
-        let config = RandomConfig {
-            seed: 7,
-            ..Default::default()
-        };
-        let reference = static_schedule(
-            &mut *StrategyConfig::Hsd(HsdConfig::default())
-                .build(12, 16)
-                .unwrap(),
-            12,
-            16,
-            0,
-        );
-        let first = static_schedule(&mut config.build(12, 16).unwrap(), 12, 16, 0);
-        let again = static_schedule(&mut config.build(12, 16).unwrap(), 12, 16, 0);
+        let schedule = |strategy: &mut dyn Strategy| static_schedule(strategy, 12, 16, 0);
+        let reference = schedule(&mut HsdConfig::default().build(12).unwrap());
+        let first = schedule(&mut *seeded(7).strategy(12, 16).unwrap());
+        let again = schedule(&mut *seeded(7).strategy(12, 16).unwrap());
         assert_eq!(first, again);
         for (drawn, reference) in first.iter().zip(&reference) {
             assert_eq!(drawn.run.count(), reference.run.count());
         }
-        let other = RandomConfig {
-            seed: 8,
-            ..Default::default()
-        };
-        assert_ne!(
-            first,
-            static_schedule(&mut other.build(12, 16).unwrap(), 12, 16, 0)
-        );
-    }
-
-    /// Committed sweeps hold runs drawn with these exact sets: the draw must never change.
-    #[test]
-    fn draws_are_pinned() {
-        let rows = |seed: u64, layers: usize, tokens: usize| -> Vec<String> {
-            let config = RandomConfig {
-                seed,
-                ..Default::default()
-            };
-            static_schedule(
-                &mut config.build(layers, tokens).unwrap(),
-                layers,
-                tokens,
-                0,
-            )
-            .iter()
-            .map(|plan| {
-                plan.run
-                    .to_bits()
-                    .iter()
-                    .map(|b| char::from(b'0' + b))
-                    .collect()
-            })
-            .collect()
-        };
-        assert_eq!(
-            rows(7, 12, 16),
-            [
-                "111111111111",
-                "111111111111",
-                "111111111111",
-                "111111111111",
-                "100101110001",
-                "100101101010",
-                "001001111001",
-                "101000011110",
-                "000011100100",
-                "001000111000",
-                "001001000110",
-                "110010100000",
-                "000000110100",
-                "100000010010",
-                "100010000001",
-                "010010001000",
-            ]
-        );
-        assert_eq!(
-            rows(0xDEAD_BEEF, 30, 8),
-            [
-                "111111111111111111111111111111",
-                "111111111111111111111111111111",
-                "010000110110110011100010011110",
-                "010011011010010111000011010011",
-                "101000001111000001000000001011",
-                "001111001010001100000100000001",
-                "010000100100000001001000100010",
-                "101111000000001000000000100000",
-            ]
-        );
-    }
-
-    #[test]
-    fn a_dynamic_reference_is_rejected() {
-        let config = RandomConfig {
-            reference: Some(Box::new(StrategyConfig::Oracle(Default::default()))),
-            ..Default::default()
-        };
-        assert!(matches!(
-            config.solve(12, 16),
-            Err(SkipError::DynamicReference { .. })
-        ));
+        assert_ne!(first, schedule(&mut *seeded(8).strategy(12, 16).unwrap()));
     }
 }
