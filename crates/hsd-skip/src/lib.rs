@@ -5,6 +5,7 @@
 //! papers do, and say so.
 
 mod error;
+mod exits;
 mod knobs;
 mod plan;
 mod position;
@@ -16,6 +17,7 @@ mod stats;
 pub mod strategy;
 
 pub use error::SkipError;
+pub use exits::{ExitObservations, OracleToken};
 pub use plan::{
     KvFill, LayerPlan, LayerSet, LayerSignal, ModelShapes, SignalKind, StepContext, StepTrace,
     Strategy,
@@ -26,4 +28,4 @@ pub use schedule::{skip_ratio, static_schedule};
 pub use stats::{Flops, SkipStats, StatsSummary, TokenStats, vanilla_flops};
 pub use strategy::calm::{Calibration, Measure, calibrate_threshold};
 pub use strategy::hsd::HsdConfig;
-pub use strategy::oracle::{Oracle, OracleToken};
+pub use strategy::oracle::Oracle;

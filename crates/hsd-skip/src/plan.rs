@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::exits::ExitObservations;
+
 /// A subset of the `universe` layers `0..universe`.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct LayerSet {
@@ -215,9 +217,11 @@ pub trait Strategy {
         false
     }
 
-    /// What the strategy observed while decoding, for the run's records (the oracle's
-    /// per-token exit layers); `None` for strategies that observe nothing.
-    fn diagnostics(&self) -> Option<serde_json::Value> {
+    /// Where each generated token of the last decode could have exited, as the strategy
+    /// observed it (the oracle does; `None` for strategies that observe nothing). The runner
+    /// reads it after decoding: [`ExitObservations::fewest_layers`] gives a row's
+    /// `oracle_layers`.
+    fn exit_observations(&self) -> Option<&ExitObservations> {
         None
     }
 }
@@ -236,3 +240,4 @@ pub struct ModelShapes {
     /// SwiGLU (three matrices) or a plain two-matrix MLP.
     pub gated_mlp: bool,
 }
+

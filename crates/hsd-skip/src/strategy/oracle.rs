@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::exits::{ExitObservations, OracleToken};
 use crate::knobs::StrategyKnobs;
 use crate::schedule::check_shape;
 use crate::{LayerPlan, LayerSet, LayerSignal, SignalKind, SkipError, StepContext, Strategy};
@@ -61,23 +62,12 @@ impl StrategyKnobs for OracleConfig {
     }
 }
 
-/// The oracle's finding for one generated token; layers are 0-based, one entry per batch row,
-/// `None` where a check came without probabilities.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OracleToken {
-    pub t: usize,
-    /// The first layer whose argmax is the last layer's: an exit after it needs `first + 1` layers.
-    pub first_match: Vec<Option<usize>>,
-    /// The first layer from which every layer's argmax is the last layer's.
-    pub settled: Vec<Option<usize>>,
-}
-
 /// The oracle: see the module documentation.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Oracle {
     /// The token whose checks are being collected, and each checked layer's argmax per row.
     current: Option<(usize, Vec<Vec<Option<usize>>>)>,
-    tokens: Vec<OracleToken>,
+    observations: ExitObservations,
 }
 
 impl Oracle {
@@ -87,7 +77,7 @@ impl Oracle {
 
     /// One entry per token whose last layer was checked, in order.
     pub fn tokens(&self) -> &[OracleToken] {
-        &self.tokens
+        self.observations.tokens()
     }
 
     fn finish(&mut self, t: usize, argmax: &[Vec<Option<usize>>]) {
@@ -106,7 +96,7 @@ impl Oracle {
                     .map_or(0, |l| l + 1)
             }));
         }
-        self.tokens.push(OracleToken {
+        self.observations.push(OracleToken {
             t,
             first_match,
             settled,
@@ -152,8 +142,8 @@ impl Strategy for Oracle {
         false
     }
 
-    fn diagnostics(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(&self.tokens).ok()
+    fn exit_observations(&self) -> Option<&ExitObservations> {
+        Some(&self.observations)
     }
 }
 
@@ -199,6 +189,8 @@ mod tests {
                 settled: vec![Some(2), Some(0)]
             }]
         );
-        assert!(oracle.diagnostics().is_some());
+        let observations = oracle.exit_observations().unwrap();
+        assert_eq!(observations.tokens(), oracle.tokens());
+        assert_eq!(observations.fewest_layers(0, 4)[3], Some(1));
     }
 }

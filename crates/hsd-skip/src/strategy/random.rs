@@ -4,9 +4,9 @@
 //! The sets are not nested, so skipped layers propagate K/V by default.
 //!
 //! The reference is any registered strategy, so its manifest form is the registry's
-//! `StrategyConfig`, which itself lists this one. [`RandomConfig`] takes it as a type parameter
+//! `StrategyConfig`, which itself lists this one. `RandomConfig` takes it as a type parameter
 //! `R` instead of naming it, so that this file depends on the registry's contract
-//! ([`StrategyKnobs`]) and not on the registry.
+//! (`StrategyKnobs`) and not on the registry.
 
 use serde::{Deserialize, Serialize};
 
