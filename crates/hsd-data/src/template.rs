@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rand_xoshiro::SplitMix64;
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{DatasetSpec, load};
@@ -443,10 +445,10 @@ impl ShotPool {
             });
         }
         let mut order: Vec<usize> = (0..self.examples.len()).collect();
-        let mut state = seed;
+        let mut rng = SplitMix64::seed_from_u64(seed);
         for i in 0..k {
             let remaining = (order.len() - i) as u64;
-            let j = i + (splitmix64(&mut state) % remaining) as usize;
+            let j = i + (rng.next_u64() % remaining) as usize;
             order.swap(i, j);
         }
         Ok(order[..k].iter().map(|&i| &self.examples[i]).collect())
@@ -458,14 +460,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     }
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ mod exits;
 mod knobs;
 mod plan;
 mod position;
-mod prng;
 mod registry;
 pub mod report;
 mod schedule;
