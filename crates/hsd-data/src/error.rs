@@ -28,11 +28,12 @@ impl fmt::Display for Location {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error(
-        "no data root: the HSD_DATA environment variable is not set and {} does not \
-         exist; set HSD_DATA to the folder that holds the evaluation splits",
-        .default.display()
+        "no data root: the HSD_DATA environment variable is not set and no shared/data folder \
+         exists in {} or any folder above it; set HSD_DATA to the folder that holds the \
+         evaluation splits",
+        .searched_from.display()
     )]
-    NoDataRoot { default: PathBuf },
+    NoDataRoot { searched_from: PathBuf },
     #[error("HSD_DATA points to {}, which is not a directory", .path.display())]
     DataRootNotADirectory { path: PathBuf },
     #[error("unknown dataset `{name}`; known: {known}")]

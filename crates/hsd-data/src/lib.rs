@@ -4,17 +4,23 @@
 //!
 //! The crate README lists the datasets, their counts and fields, and the template schema.
 
+mod data_root;
 mod dataset;
 mod error;
 mod example;
 mod loaders;
+mod names;
 mod table;
 mod template;
+#[cfg(test)]
+mod testing;
 mod xml;
 
-pub use dataset::{DatasetName, DatasetSpec, Split, data_root, load};
+pub use data_root::data_root;
+pub use dataset::{DatasetSpec, load};
 pub use error::{DataError, Location};
 pub use example::{Attribute, Category, Example, Source, Triple};
+pub use names::{DatasetName, Split};
 pub use template::{
     InstructionRole, Message, Mode, Prompt, PromptBody, PromptTemplate, RenderOptions, Role,
     ShotPool, Truncation,

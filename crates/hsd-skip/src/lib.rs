@@ -5,9 +5,10 @@
 //! papers do, and say so.
 
 mod error;
+mod exits;
+mod knobs;
 mod plan;
 mod position;
-mod prng;
 mod registry;
 pub mod report;
 mod schedule;
@@ -15,6 +16,7 @@ mod stats;
 pub mod strategy;
 
 pub use error::SkipError;
+pub use exits::{ExitObservations, OracleToken};
 pub use plan::{
     KvFill, LayerPlan, LayerSet, LayerSignal, ModelShapes, SignalKind, StepContext, StepTrace,
     Strategy,
@@ -25,4 +27,4 @@ pub use schedule::{skip_ratio, static_schedule};
 pub use stats::{Flops, SkipStats, StatsSummary, TokenStats, vanilla_flops};
 pub use strategy::calm::{Calibration, Measure, calibrate_threshold};
 pub use strategy::hsd::HsdConfig;
-pub use strategy::oracle::{Oracle, OracleToken};
+pub use strategy::oracle::Oracle;

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::exits::ExitObservations;
+
 /// A subset of the `universe` layers `0..universe`.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct LayerSet {
@@ -189,6 +191,24 @@ pub struct StepTrace {
     pub context_len: usize,
 }
 
+impl StepTrace {
+    /// One character per layer, as a run's records store a token's layers: `1` the layer ran,
+    /// `p` it was skipped but computed this position's K/V (propagated), `0` it was skipped.
+    pub fn layer_string(&self) -> String {
+        (0..self.ran.universe())
+            .map(|layer| {
+                if self.ran.contains(layer) {
+                    '1'
+                } else if self.propagated.contains(layer) {
+                    'p'
+                } else {
+                    '0'
+                }
+            })
+            .collect()
+    }
+}
+
 /// A strategy: the rule that turns a step context into a layer plan.
 ///
 /// One plan serves the whole batch. Dynamic strategies exit when every sequence of the batch
@@ -215,9 +235,11 @@ pub trait Strategy {
         false
     }
 
-    /// What the strategy observed while decoding, for the run's records (the oracle's
-    /// per-token exit layers); `None` for strategies that observe nothing.
-    fn diagnostics(&self) -> Option<serde_json::Value> {
+    /// Where each generated token of the last decode could have exited, as the strategy
+    /// observed it (the oracle does; `None` for strategies that observe nothing). The runner
+    /// reads it after decoding: [`ExitObservations::fewest_layers`] gives a row's
+    /// `oracle_layers`.
+    fn exit_observations(&self) -> Option<&ExitObservations> {
         None
     }
 }
@@ -235,4 +257,22 @@ pub struct ModelShapes {
     pub vocab: usize,
     /// SwiGLU (three matrices) or a plain two-matrix MLP.
     pub gated_mlp: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layer_string_marks_ran_propagated_and_skipped_layers() {
+        let trace = StepTrace {
+            ran: LayerSet::from_indices(5, [0, 3]),
+            propagated: LayerSet::from_indices(5, [1, 3]),
+            checks: 0,
+            check_kind: SignalKind::Hidden,
+            exited_after: None,
+            context_len: 7,
+        };
+        assert_eq!(trace.layer_string(), "1p010");
+    }
 }

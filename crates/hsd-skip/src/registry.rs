@@ -1,63 +1,98 @@
 //! The strategy registry: the manifest form of every strategy, and the one place that turns a
-//! name and knobs into a [`Strategy`].
+//! name and knobs into a [`Strategy`]. Registering a strategy is one line of the `registry!`
+//! invocation below; everything else about it lives in its own file under `strategy/`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::strategy::calm::CalmConfig;
-use crate::strategy::d3::D3Config;
-use crate::strategy::early_exit::EarlyExitConfig;
-use crate::strategy::full::{Full, FullConfig};
-use crate::strategy::hsd::HsdConfig;
-use crate::strategy::oracle::{Oracle, OracleConfig};
-use crate::strategy::random::RandomConfig;
-use crate::strategy::skipdecode::SkipDecodeConfig;
-use crate::strategy::static_skip::StaticConfig;
+use crate::knobs::StrategyKnobs;
 use crate::{SkipError, Strategy};
 
-/// A strategy and its knobs, as a manifest table (`name = "hsd"`, then the knobs) or
-/// [`StrategyConfig::from_settings`] gives it. Every variant takes `target_skip_ratio`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case")]
-pub enum StrategyConfig {
-    Full(FullConfig),
-    Hsd(HsdConfig),
-    #[serde(rename = "skipdecode")]
-    SkipDecode(SkipDecodeConfig),
-    Calm(CalmConfig),
-    Static(StaticConfig),
-    EarlyExit(EarlyExitConfig),
-    D3(D3Config),
-    Random(RandomConfig),
-    Oracle(OracleConfig),
+/// Declares [`StrategyConfig`], one variant per `Variant(Config) = "name"` line (the name is
+/// the manifest's `name = "..."`, serde's tag), implements [`StrategyKnobs`] for it by
+/// dispatching to the variant's config, and `From` each config.
+macro_rules! registry {
+    ($($variant:ident($config:ty) = $name:literal,)+) => {
+        /// A strategy and its knobs, as a manifest table (`name = "hsd"`, then the knobs) or
+        /// [`StrategyConfig::from_settings`] gives it. Every variant takes `target_skip_ratio`.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "name")]
+        pub enum StrategyConfig {
+            $(#[serde(rename = $name)] $variant($config),)+
+        }
+
+        impl StrategyConfig {
+            /// Every registered name, in the order the README lists them.
+            pub const NAMES: [&'static str; [$($name),+].len()] = [$($name),+];
+        }
+
+        impl StrategyKnobs for StrategyConfig {
+            fn name(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(knobs) => knobs.name(),)+
+                }
+            }
+
+            fn is_dynamic(&self) -> bool {
+                match self {
+                    $(Self::$variant(knobs) => knobs.is_dynamic(),)+
+                }
+            }
+
+            fn target_skip_ratio(&self) -> Option<f64> {
+                match self {
+                    $(Self::$variant(knobs) => knobs.target_skip_ratio(),)+
+                }
+            }
+
+            fn set_target_skip_ratio(&mut self, target: f64) {
+                match self {
+                    $(Self::$variant(knobs) => knobs.set_target_skip_ratio(target),)+
+                }
+            }
+
+            fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
+                Ok(match self {
+                    $(Self::$variant(knobs) => Self::$variant(knobs.solve(layers, max_new_tokens)?),)+
+                })
+            }
+
+            fn strategy(
+                &self,
+                layers: usize,
+                max_new_tokens: usize,
+            ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+                match self {
+                    $(Self::$variant(knobs) => knobs.strategy(layers, max_new_tokens),)+
+                }
+            }
+        }
+
+        $(
+            impl From<$config> for StrategyConfig {
+                fn from(knobs: $config) -> Self {
+                    Self::$variant(knobs)
+                }
+            }
+        )+
+    };
+}
+
+registry! {
+    Full(crate::strategy::full::FullConfig) = "full",
+    Hsd(crate::strategy::hsd::HsdConfig) = "hsd",
+    SkipDecode(crate::strategy::skipdecode::SkipDecodeConfig) = "skipdecode",
+    Calm(crate::strategy::calm::CalmConfig) = "calm",
+    Static(crate::strategy::static_skip::StaticConfig) = "static",
+    EarlyExit(crate::strategy::early_exit::EarlyExitConfig) = "early_exit",
+    D3(crate::strategy::d3::D3Config) = "d3",
+    Random(crate::strategy::random::RandomConfig<StrategyConfig>) = "random",
+    Oracle(crate::strategy::oracle::OracleConfig) = "oracle",
 }
 
 impl StrategyConfig {
-    /// Every registered name, in the order the README lists them.
-    pub const NAMES: [&'static str; 9] = [
-        "full",
-        "hsd",
-        "skipdecode",
-        "calm",
-        "static",
-        "early_exit",
-        "d3",
-        "random",
-        "oracle",
-    ];
-
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::Full(_) => "full",
-            Self::Hsd(_) => "hsd",
-            Self::SkipDecode(_) => "skipdecode",
-            Self::Calm(_) => "calm",
-            Self::Static(_) => "static",
-            Self::EarlyExit(_) => "early_exit",
-            Self::D3(_) => "d3",
-            Self::Random(_) => "random",
-            Self::Oracle(_) => "oracle",
-        }
+        StrategyKnobs::name(self)
     }
 
     /// The strategy `name` with its default knobs.
@@ -102,54 +137,23 @@ impl StrategyConfig {
     }
 
     pub fn target_skip_ratio(&self) -> Option<f64> {
-        match self {
-            Self::Full(c) => c.target_skip_ratio,
-            Self::Hsd(c) => c.target_skip_ratio,
-            Self::SkipDecode(c) => c.target_skip_ratio,
-            Self::Calm(c) => c.target_skip_ratio,
-            Self::Static(c) => c.target_skip_ratio,
-            Self::EarlyExit(c) => c.target_skip_ratio,
-            Self::D3(c) => c.target_skip_ratio,
-            Self::Random(c) => c.target_skip_ratio,
-            Self::Oracle(c) => c.target_skip_ratio,
-        }
+        StrategyKnobs::target_skip_ratio(self)
     }
 
     pub fn set_target_skip_ratio(&mut self, target: f64) {
-        let slot = match self {
-            Self::Full(c) => &mut c.target_skip_ratio,
-            Self::Hsd(c) => &mut c.target_skip_ratio,
-            Self::SkipDecode(c) => &mut c.target_skip_ratio,
-            Self::Calm(c) => &mut c.target_skip_ratio,
-            Self::Static(c) => &mut c.target_skip_ratio,
-            Self::EarlyExit(c) => &mut c.target_skip_ratio,
-            Self::D3(c) => &mut c.target_skip_ratio,
-            Self::Random(c) => &mut c.target_skip_ratio,
-            Self::Oracle(c) => &mut c.target_skip_ratio,
-        };
-        *slot = Some(target);
+        StrategyKnobs::set_target_skip_ratio(self, target);
     }
 
     /// Whether the layers that run depend on the data (the plan is then an upper plan).
     pub fn is_dynamic(&self) -> bool {
-        matches!(self, Self::Calm(_) | Self::Oracle(_))
+        StrategyKnobs::is_dynamic(self)
     }
 
     /// The same strategy with every knob filled in: solved from `target_skip_ratio` when one
     /// is given (for `max_new_tokens` generated tokens after an empty prompt), else defaulted.
     /// The target stays in the result for the record.
     pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
-        Ok(match self {
-            Self::Full(c) => Self::Full(c.solve(layers, max_new_tokens)?),
-            Self::Hsd(c) => Self::Hsd(c.solve(layers, max_new_tokens)?),
-            Self::SkipDecode(c) => Self::SkipDecode(c.solve(layers, max_new_tokens)?),
-            Self::Calm(c) => Self::Calm(c.solve(layers, max_new_tokens)?),
-            Self::Static(c) => Self::Static(c.solve(layers, max_new_tokens)?),
-            Self::EarlyExit(c) => Self::EarlyExit(c.solve(layers, max_new_tokens)?),
-            Self::D3(c) => Self::D3(c.solve(layers, max_new_tokens)?),
-            Self::Random(c) => Self::Random(c.solve(layers, max_new_tokens)?),
-            Self::Oracle(c) => Self::Oracle(c.solve(layers, max_new_tokens)?),
-        })
+        StrategyKnobs::solve(self, layers, max_new_tokens)
     }
 
     /// The solved knobs as a JSON object (everything but `name`), for reports and records.
@@ -177,24 +181,14 @@ impl StrategyConfig {
         layers: usize,
         max_new_tokens: usize,
     ) -> Result<Box<dyn Strategy + Send>, SkipError> {
-        Ok(match self.solve(layers, max_new_tokens)? {
-            Self::Full(_) => Box::new(Full),
-            Self::Hsd(c) => Box::new(c.build(layers)?),
-            Self::SkipDecode(c) => Box::new(c.build(layers)?),
-            Self::Calm(c) => Box::new(c.build(layers)?),
-            Self::Static(c) => Box::new(c.build(layers)?),
-            Self::EarlyExit(c) => Box::new(c.build(layers)?),
-            Self::D3(c) => Box::new(c.build(layers)?),
-            Self::Random(c) => Box::new(c.build(layers, max_new_tokens)?),
-            Self::Oracle(_) => Box::new(Oracle::new()),
-        })
+        self.solved_strategy(layers, max_new_tokens)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{KvFill, StepContext, skip_ratio, static_schedule};
+    use crate::{HsdConfig, KvFill, StepContext, skip_ratio, static_schedule};
     use proptest::prelude::*;
 
     fn ratio_of(config: &StrategyConfig, layers: usize, tokens: usize) -> f64 {
@@ -288,6 +282,15 @@ mod tests {
     }
 
     #[test]
+    fn a_dynamic_reference_of_random_is_rejected() {
+        let config = StrategyConfig::from_settings("random", &["reference.name=oracle"]).unwrap();
+        assert!(matches!(
+            config.solve(12, 16),
+            Err(SkipError::DynamicReference { .. })
+        ));
+    }
+
+    #[test]
     fn solved_knobs_report_what_the_target_chose() {
         let config =
             StrategyConfig::from_settings("early_exit", &["target_skip_ratio=0.25"]).unwrap();
@@ -315,7 +318,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
         #[test]
-        fn plans_cover_every_layer(layers in 2usize..40, tokens in 1usize..40, prompt in 0usize..50, name in 0usize..9) {
+        fn plans_cover_every_layer(layers in 2usize..40, tokens in 1usize..40, prompt in 0usize..50, name in 0..StrategyConfig::NAMES.len()) {
             let name = StrategyConfig::NAMES[name];
             let settings: &[&str] = match name {
                 "calm" => &["threshold=0.9"],

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::layout;
-use crate::dataset::DatasetName;
 use crate::error::DataError;
 use crate::example::{Example, Source};
+use crate::names::DatasetName;
 use crate::table::Table;
 
 #[derive(Clone, Copy)]
@@ -103,10 +103,10 @@ fn strip_pos_tag(concept: &str) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::super::testing::{check_counts, load_error, round_trip, write_jsonl};
     use super::strip_pos_tag;
-    use crate::dataset::{DatasetName, Split};
     use crate::example::Source;
+    use crate::names::{DatasetName, Split};
+    use crate::testing::{check_counts, load_error, round_trip, write_jsonl};
 
     #[test]
     fn shared_common_gen_splits_match_provenance() {

@@ -104,8 +104,8 @@ fn group_id(ids: &[String]) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::super::testing::{check_counts, load_error, round_trip, write_jsonl};
-    use crate::dataset::{DatasetName, Split};
+    use crate::names::{DatasetName, Split};
+    use crate::testing::{check_counts, load_error, round_trip, write_jsonl};
 
     #[test]
     fn shared_samsum_splits_match_provenance() {

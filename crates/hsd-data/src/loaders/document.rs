@@ -62,9 +62,9 @@ pub(super) fn load_scitldr(path: &Path) -> Result<Vec<Example>, DataError> {
 mod tests {
     use serde_json::json;
 
-    use super::super::testing::{check_counts, convert, load_error, round_trip, write_jsonl};
-    use crate::dataset::{DatasetName, Split};
     use crate::example::Source;
+    use crate::names::{DatasetName, Split};
+    use crate::testing::{check_counts, convert, load_error, round_trip, write_jsonl};
 
     #[test]
     fn shared_cnn_dailymail_test_has_250_documents() {

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::{fallback_id, layout};
-use crate::dataset::DatasetName;
 use crate::error::DataError;
 use crate::example::{Attribute, Example, Source};
+use crate::names::DatasetName;
 use crate::table::{RecordAt, Table};
 
 pub(super) fn load(path: &Path, id_prefix: &str) -> Result<Vec<Example>, DataError> {
@@ -91,8 +91,8 @@ fn parse_mr(mr: &str, at: RecordAt<'_>, field: &str) -> Result<Vec<Attribute>, D
 mod tests {
     use serde_json::json;
 
-    use super::super::testing::{check_counts, load_error, load_path, round_trip};
-    use crate::dataset::{DatasetName, Split};
+    use crate::names::{DatasetName, Split};
+    use crate::testing::{check_counts, load_error, load_path, round_trip};
 
     #[test]
     fn shared_e2e_splits_match_provenance() {

@@ -221,9 +221,9 @@ fn annotation_texts(annotations: Value<'_>) -> Result<Vec<String>, DataError> {
 mod tests {
     use serde_json::json;
 
-    use super::super::testing::{check_counts, load_error, load_path, round_trip, shared_root};
-    use crate::dataset::{DatasetName, DatasetSpec, Split, load};
     use crate::example::Source;
+    use crate::names::{DatasetName, Split};
+    use crate::testing::{check_counts, load_error, load_path, round_trip, shared_split};
 
     #[test]
     fn shared_dart_splits_match_provenance() {
@@ -235,12 +235,9 @@ mod tests {
     #[test]
     fn shared_webnlg_test_keeps_seen_and_unseen_categories() {
         check_counts(DatasetName::Webnlg2017, Split::Test, 1862, 4928);
-        let Some(root) = shared_root() else { return };
-        let examples = load(
-            &DatasetSpec::new(DatasetName::Webnlg2017, Split::Test),
-            &root,
-        )
-        .unwrap();
+        let Some(examples) = shared_split(DatasetName::Webnlg2017, Split::Test) else {
+            return;
+        };
         let seen = examples
             .iter()
             .filter(|e| e.source.category().is_some_and(|c| c.seen))

@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::knobs::StrategyKnobs;
 use crate::{
     KvFill, LayerPlan, LayerSet, LayerSignal, Position, SignalKind, SkipError, StepContext,
     Strategy,
@@ -82,16 +83,6 @@ impl Default for CalmConfig {
 }
 
 impl CalmConfig {
-    /// Checks the knobs; there is nothing to solve.
-    pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
-        crate::schedule::check_shape(NAME, layers, max_new_tokens)?;
-        if let Some(target) = self.target_skip_ratio {
-            crate::schedule::check_target(NAME, target)?;
-        }
-        self.build(layers)?;
-        Ok(self.clone())
-    }
-
     pub fn build(&self, layers: usize) -> Result<Calm, SkipError> {
         let Some(threshold) = self.threshold else {
             return Err(SkipError::NeedsCalibration {
@@ -123,6 +114,42 @@ impl CalmConfig {
             kv_fill: self.kv_fill,
             position: self.position,
         })
+    }
+}
+
+impl StrategyKnobs for CalmConfig {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn is_dynamic(&self) -> bool {
+        true
+    }
+
+    fn target_skip_ratio(&self) -> Option<f64> {
+        self.target_skip_ratio
+    }
+
+    fn set_target_skip_ratio(&mut self, target: f64) {
+        self.target_skip_ratio = Some(target);
+    }
+
+    /// Checks the knobs; there is nothing to solve.
+    fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
+        crate::schedule::check_shape(NAME, layers, max_new_tokens)?;
+        if let Some(target) = self.target_skip_ratio {
+            crate::schedule::check_target(NAME, target)?;
+        }
+        self.build(layers)?;
+        Ok(self.clone())
+    }
+
+    fn strategy(
+        &self,
+        layers: usize,
+        _max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+        Ok(Box::new(self.build(layers)?))
     }
 }
 

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::knobs::StrategyKnobs;
 use crate::schedule::{Search, check_shape, check_target, ratio_of};
 use crate::{KvFill, LayerPlan, LayerSet, Position, SkipError, StepContext, Strategy};
 
@@ -64,10 +65,63 @@ impl D3Config {
         (2 * self.core).clamp(1, layers)
     }
 
+    pub fn build(&self, layers: usize) -> Result<D3, SkipError> {
+        let invalid = |knob, reason: String| SkipError::InvalidKnob {
+            strategy: NAME,
+            knob,
+            reason,
+        };
+        let alpha = self.alpha.unwrap_or(Self::DEFAULT_ALPHA);
+        if !(alpha > 0.0 && alpha <= 1.0) {
+            return Err(invalid("alpha", format!("= {alpha} is not in (0, 1]")));
+        }
+        let protected = (2 * self.core).min(layers);
+        let min_layers = self.min_layers.unwrap_or(self.default_min_layers(layers));
+        if min_layers < protected.max(1) || min_layers > layers {
+            return Err(invalid(
+                "min_layers",
+                format!(
+                    "= {min_layers} is not in {}..={layers} (at least the 2 * core protected layers)",
+                    protected.max(1)
+                ),
+            ));
+        }
+        let middle = self.core..layers.saturating_sub(self.core);
+        let centre = (layers as f64 - 1.0) / 2.0;
+        let mut drop_order: Vec<usize> = middle.collect();
+        drop_order.sort_by(|&a, &b| {
+            (a as f64 - centre)
+                .abs()
+                .total_cmp(&(b as f64 - centre).abs())
+                .then(a.cmp(&b))
+        });
+        Ok(D3 {
+            alpha,
+            min_layers,
+            drop_order,
+            kv_fill: self.kv_fill,
+            position: self.position,
+        })
+    }
+}
+
+impl StrategyKnobs for D3Config {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn target_skip_ratio(&self) -> Option<f64> {
+        self.target_skip_ratio
+    }
+
+    fn set_target_skip_ratio(&mut self, target: f64) {
+        self.target_skip_ratio = Some(target);
+    }
+
     /// Fills `alpha` and `min_layers`. With a target and `alpha` free, bisects `alpha` (the
     /// ratio falls as `alpha` rises) at the given or default floor; with only `min_layers`
     /// free, searches it from `L` down. Both for `T` tokens at prompt length 0.
-    pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
+    fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
         check_shape(NAME, layers, max_new_tokens)?;
         let min_layers = self.min_layers.unwrap_or(self.default_min_layers(layers));
         let Some(target) = self.target_skip_ratio else {
@@ -131,43 +185,12 @@ impl D3Config {
         Ok(solved)
     }
 
-    pub fn build(&self, layers: usize) -> Result<D3, SkipError> {
-        let invalid = |knob, reason: String| SkipError::InvalidKnob {
-            strategy: NAME,
-            knob,
-            reason,
-        };
-        let alpha = self.alpha.unwrap_or(Self::DEFAULT_ALPHA);
-        if !(alpha > 0.0 && alpha <= 1.0) {
-            return Err(invalid("alpha", format!("= {alpha} is not in (0, 1]")));
-        }
-        let protected = (2 * self.core).min(layers);
-        let min_layers = self.min_layers.unwrap_or(self.default_min_layers(layers));
-        if min_layers < protected.max(1) || min_layers > layers {
-            return Err(invalid(
-                "min_layers",
-                format!(
-                    "= {min_layers} is not in {}..={layers} (at least the 2 * core protected layers)",
-                    protected.max(1)
-                ),
-            ));
-        }
-        let middle = self.core..layers.saturating_sub(self.core);
-        let centre = (layers as f64 - 1.0) / 2.0;
-        let mut drop_order: Vec<usize> = middle.collect();
-        drop_order.sort_by(|&a, &b| {
-            (a as f64 - centre)
-                .abs()
-                .total_cmp(&(b as f64 - centre).abs())
-                .then(a.cmp(&b))
-        });
-        Ok(D3 {
-            alpha,
-            min_layers,
-            drop_order,
-            kv_fill: self.kv_fill,
-            position: self.position,
-        })
+    fn strategy(
+        &self,
+        layers: usize,
+        _max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+        Ok(Box::new(self.build(layers)?))
     }
 }
 

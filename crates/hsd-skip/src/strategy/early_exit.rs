@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::knobs::StrategyKnobs;
 use crate::schedule::{Search, check_shape, check_target, ratio_of};
 use crate::{KvFill, LayerPlan, LayerSet, SkipError, StepContext, Strategy};
 
@@ -36,8 +37,40 @@ impl Default for EarlyExitConfig {
 }
 
 impl EarlyExitConfig {
+    pub fn build(&self, layers: usize) -> Result<EarlyExit, SkipError> {
+        let invalid = |reason: String| SkipError::InvalidKnob {
+            strategy: NAME,
+            knob: "n_layers",
+            reason,
+        };
+        let n_layers = self
+            .n_layers
+            .ok_or_else(|| invalid("is required unless target_skip_ratio is given".into()))?;
+        if n_layers == 0 || n_layers > layers {
+            return Err(invalid(format!("= {n_layers} is not in 1..={layers}")));
+        }
+        Ok(EarlyExit {
+            n_layers,
+            kv_fill: self.kv_fill,
+        })
+    }
+}
+
+impl StrategyKnobs for EarlyExitConfig {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn target_skip_ratio(&self) -> Option<f64> {
+        self.target_skip_ratio
+    }
+
+    fn set_target_skip_ratio(&mut self, target: f64) {
+        self.target_skip_ratio = Some(target);
+    }
+
     /// With a target, `n` in `1..=L` nearest `(1 - target) * L`.
-    pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
+    fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
         check_shape(NAME, layers, max_new_tokens)?;
         let Some(target) = self.target_skip_ratio else {
             self.build(layers)?;
@@ -62,22 +95,12 @@ impl EarlyExitConfig {
         Ok(solved)
     }
 
-    pub fn build(&self, layers: usize) -> Result<EarlyExit, SkipError> {
-        let invalid = |reason: String| SkipError::InvalidKnob {
-            strategy: NAME,
-            knob: "n_layers",
-            reason,
-        };
-        let n_layers = self
-            .n_layers
-            .ok_or_else(|| invalid("is required unless target_skip_ratio is given".into()))?;
-        if n_layers == 0 || n_layers > layers {
-            return Err(invalid(format!("= {n_layers} is not in 1..={layers}")));
-        }
-        Ok(EarlyExit {
-            n_layers,
-            kv_fill: self.kv_fill,
-        })
+    fn strategy(
+        &self,
+        layers: usize,
+        _max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+        Ok(Box::new(self.build(layers)?))
     }
 }
 

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::knobs::StrategyKnobs;
 use crate::schedule::{check_shape, check_target};
 use crate::{LayerPlan, SkipError, StepContext, Strategy};
 
@@ -15,8 +16,20 @@ pub struct FullConfig {
     pub target_skip_ratio: Option<f64>,
 }
 
-impl FullConfig {
-    pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
+impl StrategyKnobs for FullConfig {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn target_skip_ratio(&self) -> Option<f64> {
+        self.target_skip_ratio
+    }
+
+    fn set_target_skip_ratio(&mut self, target: f64) {
+        self.target_skip_ratio = Some(target);
+    }
+
+    fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
         check_shape(NAME, layers, max_new_tokens)?;
         if let Some(target) = self.target_skip_ratio
             && check_target(NAME, target)? > 1.0 / layers as f64
@@ -31,6 +44,14 @@ impl FullConfig {
             });
         }
         Ok(self.clone())
+    }
+
+    fn strategy(
+        &self,
+        _layers: usize,
+        _max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+        Ok(Box::new(Full))
     }
 }
 

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::knobs::StrategyKnobs;
 use crate::schedule::{Search, check_shape, check_target, ratio_of};
 use crate::{KvFill, LayerPlan, LayerSet, Position, SkipError, StepContext, Strategy};
 
@@ -51,42 +52,6 @@ impl HsdConfig {
 
     /// The level counts the solver tries when `levels` is free, in order of preference.
     const LEVEL_GRID: [usize; 8] = [4, 3, 5, 2, 6, 1, 7, 8];
-
-    /// Fills every knob: from the target when one is given, else from the defaults. The search
-    /// runs for `T` tokens at prompt length 0 over the free knobs, in stages: `max_skip` alone
-    /// (the other knobs at their defaults), then also `levels` in 1..=8, then also `min_skip`;
-    /// the first stage whose nearest ratio is within `1/L` wins.
-    pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
-        check_shape(NAME, layers, max_new_tokens)?;
-        let Some(target) = self.target_skip_ratio else {
-            let solved = Self {
-                levels: Some(self.levels.unwrap_or(Self::DEFAULT_LEVELS)),
-                min_skip: Some(self.min_skip.unwrap_or(Self::DEFAULT_MIN_SKIP)),
-                max_skip: Some(self.max_skip.unwrap_or(Self::default_max_skip(layers))),
-                ..self.clone()
-            };
-            solved.build(layers)?;
-            return Ok(solved);
-        };
-        check_target(NAME, target)?;
-        // Widen the search one knob at a time, so a solution keeps the default shape (four
-        // levels from the full stack) whenever that shape comes within 1/L.
-        let default_levels = self.levels.or(Some(Self::DEFAULT_LEVELS));
-        let default_min = self.min_skip.or(Some(Self::DEFAULT_MIN_SKIP));
-        let stages = [
-            (default_levels, default_min),
-            (self.levels, default_min),
-            (self.levels, self.min_skip),
-        ];
-        let mut outcome = Err(invalid("levels", "no search stage ran"));
-        for (levels, min_skip) in stages {
-            outcome = self.search(target, levels, min_skip, layers, max_new_tokens);
-            if outcome.is_ok() {
-                break;
-            }
-        }
-        outcome
-    }
 
     /// The nearest setting with `levels` and `min_skip` fixed where given, free otherwise.
     fn search(
@@ -163,6 +128,64 @@ impl HsdConfig {
             kv_fill: self.kv_fill,
             position: self.position,
         })
+    }
+}
+
+impl StrategyKnobs for HsdConfig {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn target_skip_ratio(&self) -> Option<f64> {
+        self.target_skip_ratio
+    }
+
+    fn set_target_skip_ratio(&mut self, target: f64) {
+        self.target_skip_ratio = Some(target);
+    }
+
+    /// Fills every knob: from the target when one is given, else from the defaults. The search
+    /// runs for `T` tokens at prompt length 0 over the free knobs, in stages: `max_skip` alone
+    /// (the other knobs at their defaults), then also `levels` in 1..=8, then also `min_skip`;
+    /// the first stage whose nearest ratio is within `1/L` wins.
+    fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
+        check_shape(NAME, layers, max_new_tokens)?;
+        let Some(target) = self.target_skip_ratio else {
+            let solved = Self {
+                levels: Some(self.levels.unwrap_or(Self::DEFAULT_LEVELS)),
+                min_skip: Some(self.min_skip.unwrap_or(Self::DEFAULT_MIN_SKIP)),
+                max_skip: Some(self.max_skip.unwrap_or(Self::default_max_skip(layers))),
+                ..self.clone()
+            };
+            solved.build(layers)?;
+            return Ok(solved);
+        };
+        check_target(NAME, target)?;
+        // Widen the search one knob at a time, so a solution keeps the default shape (four
+        // levels from the full stack) whenever that shape comes within 1/L.
+        let default_levels = self.levels.or(Some(Self::DEFAULT_LEVELS));
+        let default_min = self.min_skip.or(Some(Self::DEFAULT_MIN_SKIP));
+        let stages = [
+            (default_levels, default_min),
+            (self.levels, default_min),
+            (self.levels, self.min_skip),
+        ];
+        let mut outcome = Err(invalid("levels", "no search stage ran"));
+        for (levels, min_skip) in stages {
+            outcome = self.search(target, levels, min_skip, layers, max_new_tokens);
+            if outcome.is_ok() {
+                break;
+            }
+        }
+        outcome
+    }
+
+    fn strategy(
+        &self,
+        layers: usize,
+        _max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+        Ok(Box::new(self.build(layers)?))
     }
 }
 

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::exits::{ExitObservations, OracleToken};
+use crate::knobs::StrategyKnobs;
 use crate::schedule::check_shape;
 use crate::{LayerPlan, LayerSet, LayerSignal, SignalKind, SkipError, StepContext, Strategy};
 
@@ -19,8 +21,24 @@ pub struct OracleConfig {
     pub target_skip_ratio: Option<f64>,
 }
 
-impl OracleConfig {
-    pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
+impl StrategyKnobs for OracleConfig {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn is_dynamic(&self) -> bool {
+        true
+    }
+
+    fn target_skip_ratio(&self) -> Option<f64> {
+        self.target_skip_ratio
+    }
+
+    fn set_target_skip_ratio(&mut self, target: f64) {
+        self.target_skip_ratio = Some(target);
+    }
+
+    fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
         check_shape(NAME, layers, max_new_tokens)?;
         match self.target_skip_ratio {
             Some(target) => Err(SkipError::TargetUnreachable {
@@ -34,17 +52,14 @@ impl OracleConfig {
             None => Ok(self.clone()),
         }
     }
-}
 
-/// The oracle's finding for one generated token; layers are 0-based, one entry per batch row,
-/// `None` where a check came without probabilities.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OracleToken {
-    pub t: usize,
-    /// The first layer whose argmax is the last layer's: an exit after it needs `first + 1` layers.
-    pub first_match: Vec<Option<usize>>,
-    /// The first layer from which every layer's argmax is the last layer's.
-    pub settled: Vec<Option<usize>>,
+    fn strategy(
+        &self,
+        _layers: usize,
+        _max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+        Ok(Box::new(Oracle::new()))
+    }
 }
 
 /// The oracle: see the module documentation.
@@ -52,7 +67,7 @@ pub struct OracleToken {
 pub struct Oracle {
     /// The token whose checks are being collected, and each checked layer's argmax per row.
     current: Option<(usize, Vec<Vec<Option<usize>>>)>,
-    tokens: Vec<OracleToken>,
+    observations: ExitObservations,
 }
 
 impl Oracle {
@@ -62,7 +77,7 @@ impl Oracle {
 
     /// One entry per token whose last layer was checked, in order.
     pub fn tokens(&self) -> &[OracleToken] {
-        &self.tokens
+        self.observations.tokens()
     }
 
     fn finish(&mut self, t: usize, argmax: &[Vec<Option<usize>>]) {
@@ -81,7 +96,7 @@ impl Oracle {
                     .map_or(0, |l| l + 1)
             }));
         }
-        self.tokens.push(OracleToken {
+        self.observations.push(OracleToken {
             t,
             first_match,
             settled,
@@ -127,8 +142,8 @@ impl Strategy for Oracle {
         false
     }
 
-    fn diagnostics(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(&self.tokens).ok()
+    fn exit_observations(&self) -> Option<&ExitObservations> {
+        Some(&self.observations)
     }
 }
 
@@ -174,6 +189,8 @@ mod tests {
                 settled: vec![Some(2), Some(0)]
             }]
         );
-        assert!(oracle.diagnostics().is_some());
+        let observations = oracle.exit_observations().unwrap();
+        assert_eq!(observations.tokens(), oracle.tokens());
+        assert_eq!(observations.fewest_layers(0, 4)[3], Some(1));
     }
 }

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::knobs::StrategyKnobs;
 use crate::schedule::{Search, check_shape, check_target, ratio_of};
 use crate::{KvFill, LayerPlan, LayerSet, Position, SkipError, StepContext, Strategy};
 
@@ -56,32 +57,6 @@ impl Default for SkipDecodeConfig {
 }
 
 impl SkipDecodeConfig {
-    /// Fills `max_layers` and `min_layers`. With a target, the free ones are searched for `T`
-    /// tokens at prompt length 0: `min_layers` at `max_layers = L` first, then both.
-    pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
-        check_shape(NAME, layers, max_new_tokens)?;
-        let Some(target) = self.target_skip_ratio else {
-            let solved = Self {
-                max_layers: Some(self.max_layers.unwrap_or(layers)),
-                ..self.clone()
-            };
-            solved.build(layers)?;
-            return Ok(solved);
-        };
-        check_target(NAME, target)?;
-        // `max_layers = L` (SkipDecode's shape) first; lower only when that misses by 1/L.
-        let outcome = self.search(
-            target,
-            Some(self.max_layers.unwrap_or(layers)),
-            layers,
-            max_new_tokens,
-        );
-        match (outcome, self.max_layers) {
-            (Err(_), None) => self.search(target, None, layers, max_new_tokens),
-            (outcome, _) => outcome,
-        }
-    }
-
     fn search(
         &self,
         target: f64,
@@ -149,6 +124,54 @@ impl SkipDecodeConfig {
             kv_fill: self.kv_fill,
             position: self.position,
         })
+    }
+}
+
+impl StrategyKnobs for SkipDecodeConfig {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn target_skip_ratio(&self) -> Option<f64> {
+        self.target_skip_ratio
+    }
+
+    fn set_target_skip_ratio(&mut self, target: f64) {
+        self.target_skip_ratio = Some(target);
+    }
+
+    /// Fills `max_layers` and `min_layers`. With a target, the free ones are searched for `T`
+    /// tokens at prompt length 0: `min_layers` at `max_layers = L` first, then both.
+    fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
+        check_shape(NAME, layers, max_new_tokens)?;
+        let Some(target) = self.target_skip_ratio else {
+            let solved = Self {
+                max_layers: Some(self.max_layers.unwrap_or(layers)),
+                ..self.clone()
+            };
+            solved.build(layers)?;
+            return Ok(solved);
+        };
+        check_target(NAME, target)?;
+        // `max_layers = L` (SkipDecode's shape) first; lower only when that misses by 1/L.
+        let outcome = self.search(
+            target,
+            Some(self.max_layers.unwrap_or(layers)),
+            layers,
+            max_new_tokens,
+        );
+        match (outcome, self.max_layers) {
+            (Err(_), None) => self.search(target, None, layers, max_new_tokens),
+            (outcome, _) => outcome,
+        }
+    }
+
+    fn strategy(
+        &self,
+        layers: usize,
+        _max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+        Ok(Box::new(self.build(layers)?))
     }
 }
 

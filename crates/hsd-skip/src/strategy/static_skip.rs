@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::knobs::StrategyKnobs;
 use crate::schedule::{Search, check_shape, check_target, ratio_of};
 use crate::strategy::hsd::forwarded;
 use crate::{KvFill, LayerPlan, LayerSet, SkipError, StepContext, Strategy};
@@ -44,8 +45,37 @@ impl Default for StaticConfig {
 impl StaticConfig {
     pub const DEFAULT_SKIP: usize = 1;
 
+    pub fn build(&self, layers: usize) -> Result<StaticSkip, SkipError> {
+        let skip = self.skip.unwrap_or(Self::DEFAULT_SKIP);
+        if skip >= layers {
+            return Err(SkipError::InvalidKnob {
+                strategy: NAME,
+                knob: "skip",
+                reason: format!("= {skip} would run no layer of {layers}"),
+            });
+        }
+        Ok(StaticSkip {
+            run: forwarded(layers, skip, self.keep_last),
+            kv_fill: self.kv_fill,
+        })
+    }
+}
+
+impl StrategyKnobs for StaticConfig {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn target_skip_ratio(&self) -> Option<f64> {
+        self.target_skip_ratio
+    }
+
+    fn set_target_skip_ratio(&mut self, target: f64) {
+        self.target_skip_ratio = Some(target);
+    }
+
     /// Fills `skip`; with a target, the `s` in `0..L` nearest it.
-    pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
+    fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
         check_shape(NAME, layers, max_new_tokens)?;
         let Some(target) = self.target_skip_ratio else {
             let solved = Self {
@@ -72,19 +102,12 @@ impl StaticConfig {
         Ok(solved)
     }
 
-    pub fn build(&self, layers: usize) -> Result<StaticSkip, SkipError> {
-        let skip = self.skip.unwrap_or(Self::DEFAULT_SKIP);
-        if skip >= layers {
-            return Err(SkipError::InvalidKnob {
-                strategy: NAME,
-                knob: "skip",
-                reason: format!("= {skip} would run no layer of {layers}"),
-            });
-        }
-        Ok(StaticSkip {
-            run: forwarded(layers, skip, self.keep_last),
-            kv_fill: self.kv_fill,
-        })
+    fn strategy(
+        &self,
+        layers: usize,
+        _max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+        Ok(Box::new(self.build(layers)?))
     }
 }
 

@@ -1,0 +1,43 @@
+//! What the registry needs of a strategy's manifest form, its knobs: a name, a target skip
+//! ratio, a solve that fills every knob in, and the strategy the knobs describe. Each
+//! strategy's config implements it in its own file; `StrategyConfig` implements it by
+//! dispatching to the config of its variant.
+
+use crate::{SkipError, Strategy};
+
+pub(crate) trait StrategyKnobs: Sized {
+    /// The registry name, as a manifest's `name = "..."` gives it.
+    fn name(&self) -> &'static str;
+
+    /// Whether the layers that run depend on the data (the static plan is then an upper plan).
+    fn is_dynamic(&self) -> bool {
+        false
+    }
+
+    fn target_skip_ratio(&self) -> Option<f64>;
+
+    fn set_target_skip_ratio(&mut self, target: f64);
+
+    /// The same knobs with every one filled in: solved from `target_skip_ratio` when one is
+    /// given (for `max_new_tokens` generated tokens after an empty prompt), else defaulted.
+    /// The target stays in the result for the record.
+    fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError>;
+
+    /// The strategy these knobs describe for an `L`-layer model generating up to
+    /// `max_new_tokens` tokens; unset knobs take their defaults.
+    fn strategy(
+        &self,
+        layers: usize,
+        max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError>;
+
+    /// The strategy for these knobs once solved: what the registry builds.
+    fn solved_strategy(
+        &self,
+        layers: usize,
+        max_new_tokens: usize,
+    ) -> Result<Box<dyn Strategy + Send>, SkipError> {
+        self.solve(layers, max_new_tokens)?
+            .strategy(layers, max_new_tokens)
+    }
+}
