@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Fail when two source files of a crate import each other, directly or through a cycle.
 
-A file imports another when it names an item (through `use` or an inline `crate::`,
-`super::` or `self::` path) that the other file defines. Re-exports (`pub use`) and `mod`
+A file imports another when it names an item (through `use`, an inline `crate::`,
+`super::` or `self::` path, or a child module's name) that the other file defines. Test code
+(`#[cfg(test)]` modules, inline or in their own files) is left out: tests reach the crate through
+its entry points, which is what they are for, not a knot in its structure. Re-exports (`pub use`) and `mod`
 declarations are the module tree's shape, not imports: a path through a re-export is followed
 to the file that defines the item. Run from the workspace root; exits 1 and prints every cycle.
 """
@@ -12,7 +14,9 @@ from pathlib import Path
 
 USE_RE = re.compile(r"^\s*(pub(?:\([^)]*\))?\s+)?use\s+([^;]+);", re.M)
 INLINE_RE = re.compile(r"\b(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
-MOD_RE = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+([A-Za-z_][A-Za-z0-9_]*)\s*;", re.M)
+MOD_RE = re.compile(
+    r"^\s*(#\[cfg\(test\)\]\s*)?(?:pub(?:\([^)]*\))?\s+)?mod\s+([A-Za-z_][A-Za-z0-9_]*)\s*;", re.M
+)
 
 
 def strip_comments(text):
@@ -51,7 +55,9 @@ class Crate:
 
     def walk(self, path, file, directory):
         self.modules[path] = file
-        for name in MOD_RE.findall(strip_comments(file.read_text())):
+        for test_only, name in MOD_RE.findall(strip_comments(file.read_text())):
+            if test_only:
+                continue
             for candidate, child_dir in (
                 (directory / f"{name}.rs", directory / name),
                 (directory / name / "mod.rs", directory / name),
@@ -89,7 +95,7 @@ class Crate:
         return base + list(segs)
 
     def child_names(self, module):
-        return {m[len(module)] for m in self.modules if len(m) > len(module) and m[: len(module)] == module}
+        return {m[len(module)] for m in self.modules if len(m) > len(module) and m[: len(module)] == tuple(module)}
 
     def resolve(self, full, depth=0):
         """The file that defines the item at the absolute path `full`."""
@@ -124,6 +130,13 @@ class Crate:
                 continue
             paths += [p.split("::") for p in expand(tree)]
         paths += [[root] + tail.split("::")[1:] for root, tail in INLINE_RE.findall(text)]
+        # A child module named without `self::` (`loaders::load_file(...)` in a parent); the
+        # parent's re-exports of its children are its shape, not imports.
+        uses_only = re.sub(r"^\s*pub(?:\([^)]*\))?\s+use\s+[^;]+;", "", text, flags=re.M)
+        for child in self.child_names(module):
+            pattern = r"(?<![\w:])" + child + r"((?:::[A-Za-z_][A-Za-z0-9_]*)+)"
+            for tail in re.findall(pattern, uses_only):
+                paths.append(["self", child] + tail.split("::")[1:])
         targets = set()
         for segs in paths:
             segs = [s.split(" as ")[0] for s in segs]
@@ -138,7 +151,7 @@ class Crate:
 def inline_modules(module, text):
     """`(module path, text)` for the file's own body and each inline `mod name { ... }` in it,
     so that `super::` inside a file's `mod tests` names the file itself."""
-    match = re.search(r"\bmod\s+([A-Za-z_][A-Za-z0-9_]*)\s*\{", text)
+    match = re.search(r"(#\[cfg\(test\)\]\s*)?\bmod\s+([A-Za-z_][A-Za-z0-9_]*)\s*\{", text)
     if match is None:
         return [(module, text)]
     depth, end = 0, len(text)
@@ -150,7 +163,9 @@ def inline_modules(module, text):
             break
     body = text[match.end() : end]
     outer = text[: match.start()] + text[end + 1 :]
-    return inline_modules(module, outer) + inline_modules(module + (match.group(1),), body)
+    if match.group(1):
+        return inline_modules(module, outer)
+    return inline_modules(module, outer) + inline_modules(module + (match.group(2),), body)
 
 
 def cycles(edges):

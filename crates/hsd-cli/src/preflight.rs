@@ -38,12 +38,19 @@ pub fn check_inputs(
         }
     }
     let models: BTreeSet<&str> = expansion.runs.iter().map(|r| r.model.as_str()).collect();
-    for block in manifest.models.iter().filter(|m| models.contains(m.name.as_str())) {
-        let path = specs.resolve(block).map_err(anyhow::Error::from).and_then(|spec| {
-            spec.map(|spec| hsd_model::resolve_model_path(&spec))
-                .transpose()
-                .map_err(anyhow::Error::from)
-        });
+    for block in manifest
+        .models
+        .iter()
+        .filter(|m| models.contains(m.name.as_str()))
+    {
+        let path = specs
+            .resolve(block)
+            .map_err(anyhow::Error::from)
+            .and_then(|spec| {
+                spec.map(|spec| hsd_model::resolve_model_path(&spec))
+                    .transpose()
+                    .map_err(anyhow::Error::from)
+            });
         match path {
             Ok(Some(path)) => inputs
                 .models
@@ -64,7 +71,11 @@ pub fn check_inputs(
 }
 
 /// Loads the block's examples, template and few-shot pool; returns how many examples run.
-fn check_dataset(block: &DatasetBlock, limit: Option<usize>, data_root: &Path) -> anyhow::Result<usize> {
+fn check_dataset(
+    block: &DatasetBlock,
+    limit: Option<usize>,
+    data_root: &Path,
+) -> anyhow::Result<usize> {
     let examples = load_examples(block, limit, data_root)?;
     match &block.template {
         Some(path) => PromptTemplate::from_file(path)?,

@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use hsd_data::{DatasetSpec, Example, Mode, PromptBody, PromptTemplate, RenderOptions, Role, ShotPool};
+use hsd_data::{
+    DatasetSpec, Example, Mode, PromptBody, PromptTemplate, RenderOptions, Role, ShotPool,
+};
 use hsd_model::LoadedModel;
 use hsd_model::chat::{ChatMessage, ChatTemplate};
 use hsd_model::tokenizer::{PromptMode, TextTokenizer};
@@ -49,7 +51,11 @@ impl<'a> PromptEncoder<'a> {
     }
 
     /// The token ids of every example's prompt under `block`'s template and budget.
-    pub fn encode(&self, block: &DatasetBlock, examples: &[Example]) -> anyhow::Result<Vec<Vec<u32>>> {
+    pub fn encode(
+        &self,
+        block: &DatasetBlock,
+        examples: &[Example],
+    ) -> anyhow::Result<Vec<Vec<u32>>> {
         let template = match &block.template {
             Some(path) => PromptTemplate::from_file(path)?,
             None => PromptTemplate::builtin(block.name)?,

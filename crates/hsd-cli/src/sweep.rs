@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use hsd_model::{Batch, GenerateConfig, LoadedModel};
-use hsd_skip::{Oracle, Strategy, StrategyConfig};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::calibrate::{CalibrationSource, CalmCalibrator};
@@ -110,30 +109,20 @@ impl Sweep<'_> {
                 let (logits, cache) = self.model.decoder.prefill(&batch, block.max_new_tokens)?;
                 let prefill_seconds = prefill_started.elapsed().as_secs_f64();
                 for run in todo {
-                    let mut oracle = Oracle::new();
-                    let mut built = match &run.strategy {
-                        StrategyConfig::Oracle(_) => None,
-                        config_of_run => Some(
-                            calibrator
-                                .solve(config_of_run)?
-                                .build(self.model.shapes.layers, block.max_new_tokens)
-                                .with_context(|| format!("building {}", run.id))?,
-                        ),
-                    };
+                    let mut strategy = calibrator
+                        .solve(&run.strategy)?
+                        .build(self.model.shapes.layers, block.max_new_tokens)
+                        .with_context(|| format!("building {}", run.id))?;
                     // Timed from here: bisecting a CALM threshold above is setup, not decoding.
                     let decode_started = Instant::now();
-                    let strategy: &mut dyn Strategy = match built.as_mut() {
-                        Some(built) => built.as_mut(),
-                        None => &mut oracle,
-                    };
                     let generated = self.model.decoder.decode(
                         logits.clone(),
                         cache.clone(),
-                        strategy,
+                        strategy.as_mut(),
                         &config,
                     )?;
                     let decode_seconds = decode_started.elapsed().as_secs_f64();
-                    let oracle = built.is_none().then_some(oracle);
+                    let exits = strategy.exit_observations();
                     let mut batch_records = Vec::with_capacity(batch_examples.len());
                     for (offset, (example, generation)) in
                         batch_examples.iter().zip(&generated.rows).enumerate()
@@ -150,9 +139,8 @@ impl Sweep<'_> {
                         let mut record =
                             Record::from_generation(key, generation, &text, self.model.shapes)
                                 .with_context(|| format!("{} on {}", run.id, example.id))?;
-                        record.oracle_layers = oracle
-                            .as_ref()
-                            .map(|o| oracle_layers(o, offset, generation.tokens.len()));
+                        record.oracle_layers =
+                            exits.map(|e| e.fewest_layers(offset, generation.tokens.len()));
                         batch_records.push(record);
                     }
                     let generated_tokens: usize =
@@ -177,16 +165,4 @@ impl Sweep<'_> {
         }
         Ok(())
     }
-}
-
-/// Per generated token of batch row `row`, the fewest layers whose exit gives the full
-/// model's token, placed by the oracle's own token index.
-fn oracle_layers(oracle: &Oracle, row: usize, tokens: usize) -> Vec<Option<usize>> {
-    let mut layers = vec![None; tokens];
-    for token in oracle.tokens() {
-        if let Some(slot) = layers.get_mut(token.t) {
-            *slot = token.first_match.get(row).copied().flatten().map(|l| l + 1);
-        }
-    }
-    layers
 }

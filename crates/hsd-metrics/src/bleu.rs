@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 
-use crate::{Metric, MetricError, SACREBLEU_VERSION, Scores, check_corpus, sacre};
+use crate::metric::{Metric, MetricError, SACREBLEU_VERSION, Scores, check_corpus};
+use crate::sacre;
 
 const MAX_ORDER: usize = 4;
 

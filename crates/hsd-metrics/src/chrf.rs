@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 
-use crate::{Metric, MetricError, SACREBLEU_VERSION, Scores, check_corpus, sacre};
+use crate::metric::{Metric, MetricError, SACREBLEU_VERSION, Scores, check_corpus};
+use crate::sacre;
 
 const CHAR_ORDER: usize = 6;
 const BETA: f64 = 2.0;

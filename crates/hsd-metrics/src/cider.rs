@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rayon::prelude::*;
 
-use crate::{Metric, MetricError, Scores, check_corpus, ptb};
+use crate::metric::{Metric, MetricError, Scores, check_corpus};
+use crate::ptb;
 
 const MAX_ORDER: usize = 4;
 const SIGMA: f64 = 6.0;
@@ -165,7 +166,7 @@ impl Metric for Cider {
                 BTreeMap::from([("cider".to_owned(), mean / refs.len() as f64 * 10.0)])
             })
             .collect();
-        let corpus = crate::mean_per_key(&per_example);
+        let corpus = crate::metric::mean_per_key(&per_example);
         Ok(Scores {
             corpus,
             per_example,

@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 
-use crate::{Metric, MetricError, Scores, WordNet, check_corpus, mean_per_key, porter};
+use crate::metric::{Metric, MetricError, Scores, check_corpus, mean_per_key};
+use crate::porter;
+use crate::wordnet::WordNet;
 
 /// METEOR with WordNet synonyms. Corpus and per-example key: `meteor` (0..1).
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 
-use crate::{Metric, MetricError, Scores, check_corpus, mean_per_key};
+use crate::metric::{Metric, MetricError, Scores, check_corpus, mean_per_key};
 
 /// Precision, recall and F1 of one ROUGE type on one prediction/reference pair.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use crate::manifest::Run;
 use super::sweep_flags::SweepSelection;
+use crate::manifest::Run;
 use crate::results::{
-    Appender, Machine, Meta, Record, Timing, git_commit, hex_sha256, recover,
-    score_and_summarize, write_atomic,
+    Appender, Machine, Meta, Record, Timing, git_commit, hex_sha256, recover, score_and_summarize,
+    write_atomic,
 };
 
 #[derive(clap::Args)]
@@ -113,7 +113,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .iter()
             .flat_map(|m| m.skipped_runs.iter().cloned())
             .collect(),
-        merged_from: args.shards.iter().map(|s| s.display().to_string()).collect(),
+        merged_from: args
+            .shards
+            .iter()
+            .map(|s| s.display().to_string())
+            .collect(),
         git_commit: git_commit(),
         machine: Machine::this(),
         ..first.clone()

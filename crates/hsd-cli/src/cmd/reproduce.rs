@@ -97,7 +97,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let commit = Meta::read(&committed)
         .ok()
         .and_then(|m| m.git_commit)
-        .map_or_else(|| "commit unknown".to_owned(), |c| format!("git {}", &c[..c.len().min(7)]));
+        .map_or_else(
+            || "commit unknown".to_owned(),
+            |c| format!("git {}", &c[..c.len().min(7)]),
+        );
     println!("{comparison} to {} ({commit})", committed.display());
     adopt_if_asked(&args, &out, &committed)?;
     if !comparison.is_identical() && !args.adopt {
@@ -114,7 +117,8 @@ fn adopt_if_asked(args: &Args, fresh: &Path, committed: &Path) -> anyhow::Result
     if !args.adopt {
         return Ok(());
     }
-    std::fs::create_dir_all(committed).with_context(|| format!("creating {}", committed.display()))?;
+    std::fs::create_dir_all(committed)
+        .with_context(|| format!("creating {}", committed.display()))?;
     for name in RESULT_FILES {
         let (from, to) = (fresh.join(name), committed.join(name));
         std::fs::copy(&from, &to)
@@ -157,7 +161,10 @@ fn find_committed(root: &Path, matches: impl Fn(&Meta) -> bool) -> anyhow::Resul
         many => bail!(
             "{} committed runs match this manifest and profile ({}); pick one with --against",
             many.len(),
-            many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

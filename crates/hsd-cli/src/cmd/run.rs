@@ -48,7 +48,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map(|(_, r)| r)
             .collect();
         if expansion.runs.is_empty() {
-            bail!("shard {i}/{n} of {} holds no run", args.sweep.manifest.display());
+            bail!(
+                "shard {i}/{n} of {} holds no run",
+                args.sweep.manifest.display()
+            );
         }
     }
     let out = args.out.clone().unwrap_or_else(|| {

@@ -79,7 +79,13 @@ mod tests {
         let specs = ModelSpecs::from_flags(&["gpt2=/m".into()]).unwrap();
         assert_eq!(specs.resolve(&block).unwrap().as_deref(), Some("/m"));
         block.optional = false;
-        let err = ModelSpecs::default().resolve(&block).unwrap_err().to_string();
-        assert!(err.contains("set HSD_TEST_UNSET_VARIABLE or pass --model gpt2=SPEC"), "{err}");
+        let err = ModelSpecs::default()
+            .resolve(&block)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("set HSD_TEST_UNSET_VARIABLE or pass --model gpt2=SPEC"),
+            "{err}"
+        );
     }
 }

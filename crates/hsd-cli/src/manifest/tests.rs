@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use super::Manifest;
 use super::error::ManifestError;
 
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
 
-    const COMMON: &str = r#"
+const COMMON: &str = r#"
 seed = 7
 batch_size = 2
 
@@ -24,7 +24,7 @@ limit = 3
 target_skip_ratios = [0.3]
 "#;
 
-    const MAIN: &str = r#"
+const MAIN: &str = r#"
 include = ["common.toml"]
 name = "demo"
 
@@ -54,155 +54,156 @@ target_skip_ratio = [0.2]
 datasets = ["e2e"]
 "#;
 
-    #[test]
-    fn includes_merge_and_the_grid_expands_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "common.toml", COMMON);
-        let manifest = Manifest::load(&write(dir.path(), "main.toml", MAIN)).unwrap();
-        assert_eq!(
-            (manifest.name.as_str(), manifest.seed, manifest.batch_size),
-            ("demo", 7, 2)
-        );
-        assert!(manifest.text.contains("common.toml") && manifest.text.contains("hsd-none"));
+#[test]
+fn includes_merge_and_the_grid_expands_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "common.toml", COMMON);
+    let manifest = Manifest::load(&write(dir.path(), "main.toml", MAIN)).unwrap();
+    assert_eq!(
+        (manifest.name.as_str(), manifest.seed, manifest.batch_size),
+        ("demo", 7, 2)
+    );
+    assert!(manifest.text.contains("common.toml") && manifest.text.contains("hsd-none"));
 
-        let all = manifest.expand(None, None).unwrap();
-        let ids: Vec<&str> = all.runs.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(
-            ids,
-            [
-                "smollm2-135m/xsum/full",
-                "smollm2-135m/xsum/hsd@0.20",
-                "smollm2-135m/xsum/hsd@0.40",
-                "smollm2-135m/xsum/hsd-none@0.20",
-                "smollm2-135m/e2e/full",
-                "smollm2-135m/e2e/hsd@0.20",
-                "smollm2-135m/e2e/hsd@0.40",
-                "smollm2-135m/e2e/hsd-none@0.20",
-            ]
-        );
-        assert_eq!(all.limit, None);
-        assert_eq!(
-            all.datasets[1].metrics(),
-            ["bleu", "meteor", "rouge", "cider", "chrf"]
-        );
+    let all = manifest.expand(None, None).unwrap();
+    let ids: Vec<&str> = all.runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "smollm2-135m/xsum/full",
+            "smollm2-135m/xsum/hsd@0.20",
+            "smollm2-135m/xsum/hsd@0.40",
+            "smollm2-135m/xsum/hsd-none@0.20",
+            "smollm2-135m/e2e/full",
+            "smollm2-135m/e2e/hsd@0.20",
+            "smollm2-135m/e2e/hsd@0.40",
+            "smollm2-135m/e2e/hsd-none@0.20",
+        ]
+    );
+    assert_eq!(all.limit, None);
+    assert_eq!(
+        all.datasets[1].metrics(),
+        ["bleu", "meteor", "rouge", "cider", "chrf"]
+    );
 
-        // The smoke profile merges the included limit and ratios with the local dataset filter.
-        let smoke = manifest.expand(Some("smoke"), None).unwrap();
-        let ids: Vec<&str> = smoke.runs.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(
-            ids,
-            [
-                "smollm2-135m/e2e/full",
-                "smollm2-135m/e2e/hsd@0.30",
-                "smollm2-135m/e2e/hsd-none@0.30"
-            ]
-        );
-        assert_eq!(smoke.limit, Some(3));
-        assert_eq!(
-            manifest.expand(Some("smoke"), Some(9)).unwrap().limit,
-            Some(9)
-        );
-        assert!(
-            manifest
-                .expand(Some("nope"), None)
-                .unwrap_err()
-                .to_string()
-                .contains("no [profile.nope]")
-        );
-    }
+    // The smoke profile merges the included limit and ratios with the local dataset filter.
+    let smoke = manifest.expand(Some("smoke"), None).unwrap();
+    let ids: Vec<&str> = smoke.runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "smollm2-135m/e2e/full",
+            "smollm2-135m/e2e/hsd@0.30",
+            "smollm2-135m/e2e/hsd-none@0.30"
+        ]
+    );
+    assert_eq!(smoke.limit, Some(3));
+    assert_eq!(
+        manifest.expand(Some("smoke"), Some(9)).unwrap().limit,
+        Some(9)
+    );
+    assert!(
+        manifest
+            .expand(Some("nope"), None)
+            .unwrap_err()
+            .to_string()
+            .contains("no [profile.nope]")
+    );
+}
 
-    #[test]
-    fn unreachable_targets_are_skipped_or_refused_as_the_manifest_says() {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "common.toml", COMMON);
-        let main = MAIN.replace(
-            "name = \"hsd\"\nlabel = \"hsd-none\"\nkv_fill = \"none\"",
-            "name = \"static\"",
-        );
-        let manifest = Manifest::load(&write(dir.path(), "main.toml", &main)).unwrap();
-        let runs = manifest.expand(None, None).unwrap().runs;
-        let run = |id: &str| runs.iter().find(|r| r.id == id).unwrap();
+#[test]
+fn unreachable_targets_are_skipped_or_refused_as_the_manifest_says() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "common.toml", COMMON);
+    let main = MAIN.replace(
+        "name = \"hsd\"\nlabel = \"hsd-none\"\nkv_fill = \"none\"",
+        "name = \"static\"",
+    );
+    let manifest = Manifest::load(&write(dir.path(), "main.toml", &main)).unwrap();
+    let runs = manifest.expand(None, None).unwrap().runs;
+    let run = |id: &str| runs.iter().find(|r| r.id == id).unwrap();
 
-        // `static` reaches only s/(s+1); HSD reaches 0.4 at 30 layers.
-        let reason = manifest
+    // `static` reaches only s/(s+1); HSD reaches 0.4 at 30 layers.
+    let reason = manifest
+        .skip_reason(run("smollm2-135m/e2e/static@0.20"), 30, 32)
+        .unwrap()
+        .expect("0.2 is out of static's reach");
+    assert!(reason.contains("out of reach"), "{reason}");
+    assert_eq!(
+        manifest
+            .skip_reason(run("smollm2-135m/e2e/hsd@0.40"), 30, 32)
+            .unwrap(),
+        None
+    );
+
+    let strict = write(
+        dir.path(),
+        "strict.toml",
+        &format!("unreachable_targets = \"error\"\n{main}"),
+    );
+    let strict = Manifest::load(&strict).unwrap();
+    assert!(
+        strict
             .skip_reason(run("smollm2-135m/e2e/static@0.20"), 30, 32)
-            .unwrap()
-            .expect("0.2 is out of static's reach");
-        assert!(reason.contains("out of reach"), "{reason}");
-        assert_eq!(
-            manifest
-                .skip_reason(run("smollm2-135m/e2e/hsd@0.40"), 30, 32)
-                .unwrap(),
-            None
-        );
+            .is_err()
+    );
+}
 
-        let strict = write(
-            dir.path(),
-            "strict.toml",
-            &format!("unreachable_targets = \"error\"\n{main}"),
-        );
-        let strict = Manifest::load(&strict).unwrap();
-        assert!(
-            strict
-                .skip_reason(run("smollm2-135m/e2e/static@0.20"), 30, 32)
-                .is_err()
-        );
-    }
+#[test]
+fn unknown_keys_are_errors_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "common.toml",
+        &COMMON.replace("batch_size = 2", "batch_sise = 2"),
+    );
+    let err = Manifest::load(&write(dir.path(), "main.toml", MAIN))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("common.toml:3:1:") && err.contains("batch_sise"),
+        "{err}"
+    );
 
-    #[test]
-    fn unknown_keys_are_errors_with_file_line_and_column() {
-        let dir = tempfile::tempdir().unwrap();
-        write(
-            dir.path(),
-            "common.toml",
-            &COMMON.replace("batch_size = 2", "batch_sise = 2"),
-        );
-        let err = Manifest::load(&write(dir.path(), "main.toml", MAIN))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("common.toml:3:1:") && err.contains("batch_sise"),
-            "{err}"
-        );
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "common.toml", COMMON);
+    let bad_knob = MAIN.replace("kv_fill = \"none\"", "kv_fil = \"none\"");
+    let err = Manifest::load(&write(dir.path(), "main.toml", &bad_knob))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("main.toml:") && err.contains("kv_fil"),
+        "{err}"
+    );
 
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "common.toml", COMMON);
-        let bad_knob = MAIN.replace("kv_fill = \"none\"", "kv_fil = \"none\"");
-        let err = Manifest::load(&write(dir.path(), "main.toml", &bad_knob))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("main.toml:") && err.contains("kv_fil"),
-            "{err}"
-        );
+    let bad_dataset = MAIN.replace("max_source_tokens = 400", "max_source_tokns = 400");
+    let err = Manifest::load(&write(dir.path(), "main.toml", &bad_dataset))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("main.toml:8:1:") && err.contains("max_source_tokns"),
+        "{err}"
+    );
+}
 
-        let bad_dataset = MAIN.replace("max_source_tokens = 400", "max_source_tokns = 400");
-        let err = Manifest::load(&write(dir.path(), "main.toml", &bad_dataset))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("main.toml:8:1:") && err.contains("max_source_tokns"),
-            "{err}"
-        );
-    }
+#[test]
+fn invalid_grids_and_include_cycles_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "common.toml", COMMON);
+    let duplicate = MAIN.replace("label = \"hsd-none\"\n", "");
+    let err = Manifest::load(&write(dir.path(), "main.toml", &duplicate))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("share the label 'hsd'"), "{err}");
 
-    #[test]
-    fn invalid_grids_and_include_cycles_are_rejected() {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "common.toml", COMMON);
-        let duplicate = MAIN.replace("label = \"hsd-none\"\n", "");
-        let err = Manifest::load(&write(dir.path(), "main.toml", &duplicate))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("share the label 'hsd'"), "{err}");
+    let out_of_range = MAIN.replace("[0.2, 0.4]", "[0.2, 1.4]");
+    let err = Manifest::load(&write(dir.path(), "main.toml", &out_of_range))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("outside [0, 1)"), "{err}");
 
-        let out_of_range = MAIN.replace("[0.2, 0.4]", "[0.2, 1.4]");
-        let err = Manifest::load(&write(dir.path(), "main.toml", &out_of_range))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("outside [0, 1)"), "{err}");
-
-        write(dir.path(), "a.toml", "include = [\"b.toml\"]\n");
-        write(dir.path(), "b.toml", "include = [\"a.toml\"]\n");
-        let err = Manifest::load(&dir.path().join("a.toml")).unwrap_err();
-        assert!(matches!(err, ManifestError::IncludeCycle { .. }), "{err}");
+    write(dir.path(), "a.toml", "include = [\"b.toml\"]\n");
+    write(dir.path(), "b.toml", "include = [\"a.toml\"]\n");
+    let err = Manifest::load(&dir.path().join("a.toml")).unwrap_err();
+    assert!(matches!(err, ManifestError::IncludeCycle { .. }), "{err}");
+}

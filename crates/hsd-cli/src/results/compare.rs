@@ -89,7 +89,8 @@ pub fn compare_records(fresh: &Path, reference: &Path) -> anyhow::Result<Records
 }
 
 fn difference(line: usize, fresh: &str, reference: &str) -> Difference {
-    let parse = |text: &str| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text);
+    let parse =
+        |text: &str| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text);
     let (Ok(a), Ok(b)) = (parse(fresh), parse(reference)) else {
         return Difference {
             line,
@@ -117,7 +118,11 @@ mod tests {
 
     fn write(dir: &Path, name: &str, lines: &[&str]) -> std::path::PathBuf {
         let path = dir.join(name);
-        std::fs::write(&path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        std::fs::write(
+            &path,
+            lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+        )
+        .unwrap();
         path
     }
 
@@ -133,7 +138,8 @@ mod tests {
         assert!(same.is_identical());
         assert_eq!(same.to_string(), "2/2 records byte-identical");
 
-        let other = compare_records(&write(dir.path(), "x.jsonl", &[a, changed]), &reference).unwrap();
+        let other =
+            compare_records(&write(dir.path(), "x.jsonl", &[a, changed]), &reference).unwrap();
         assert!(!other.is_identical());
         assert_eq!(
             other.to_string(),
@@ -142,6 +148,10 @@ mod tests {
 
         let short = compare_records(&write(dir.path(), "s.jsonl", &[a]), &reference).unwrap();
         assert!(!short.is_identical());
-        assert!(short.to_string().contains("the fresh run has 1 records and the reference 2"));
+        assert!(
+            short
+                .to_string()
+                .contains("the fresh run has 1 records and the reference 2")
+        );
     }
 }

@@ -110,8 +110,8 @@ impl Meta {
 
     pub fn read(folder: &Path) -> anyhow::Result<Self> {
         let path = folder.join("meta.json");
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{}: not a meta.json", path.display()))
     }
 }

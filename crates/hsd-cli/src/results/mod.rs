@@ -13,6 +13,6 @@ pub use compare::compare_records;
 pub use meta::{Machine, Meta, ModelFiles, git_commit, hex_sha256};
 pub use records::{Appender, Record, RecordKey, Timing, done, recover, write_atomic};
 pub use score::score_and_summarize;
-pub use summary::{SummaryRow, read_parquet};
 #[cfg(test)]
 pub use summary::{MetricSummary, write_summary};
+pub use summary::{SummaryRow, read_parquet};

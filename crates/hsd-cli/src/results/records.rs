@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use hsd_model::{Generation, StopReason};
-use hsd_skip::{ModelShapes, SkipError, SkipStats};
+use hsd_skip::{ModelShapes, SkipError, SkipStats, StepTrace};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -81,7 +81,7 @@ impl Record {
             layers: generation
                 .traces
                 .iter()
-                .map(|t| t.layer_string(shapes.layers))
+                .map(StepTrace::layer_string)
                 .collect(),
             skip_ratio: summary.skip_ratio,
             flops: summary.flops.total(),

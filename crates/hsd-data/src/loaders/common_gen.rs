@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::layout;
+use super::layout::layout;
 use crate::error::DataError;
 use crate::example::{Example, Source};
 use crate::names::DatasetName;

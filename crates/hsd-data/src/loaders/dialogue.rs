@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::fallback_id;
+use super::layout::fallback_id;
 use crate::error::DataError;
 use crate::example::{Example, Source};
 use crate::table::Table;

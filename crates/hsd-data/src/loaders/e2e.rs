@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{fallback_id, layout};
+use super::layout::{fallback_id, layout};
 use crate::error::DataError;
 use crate::example::{Attribute, Example, Source};
 use crate::names::DatasetName;

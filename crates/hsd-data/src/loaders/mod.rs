@@ -5,6 +5,7 @@ mod common_gen;
 mod dialogue;
 mod document;
 mod e2e;
+mod layout;
 mod triples;
 
 use std::path::Path;
@@ -12,7 +13,6 @@ use std::path::Path;
 use crate::error::DataError;
 use crate::example::Example;
 use crate::names::DatasetName;
-use crate::table::Table;
 
 pub(crate) fn load_file(
     name: DatasetName,
@@ -30,30 +30,4 @@ pub(crate) fn load_file(
         DatasetName::Dart => triples::load_dart(path, id_prefix),
         DatasetName::Webnlg2017 => triples::load_webnlg(path),
     }
-}
-
-/// Which of a dataset's known column layouts `table` has, by one telling column of each.
-fn layout<L: Copy>(
-    table: &Table,
-    dataset: DatasetName,
-    layouts: &[(&str, L)],
-) -> Result<L, DataError> {
-    layouts
-        .iter()
-        .find(|(column, _)| table.has(column))
-        .map(|&(_, layout)| layout)
-        .ok_or_else(|| DataError::UnknownSchema {
-            path: table.path().to_owned(),
-            dataset: dataset.to_string(),
-            expected: layouts
-                .iter()
-                .map(|(column, _)| format!("`{column}`"))
-                .collect::<Vec<_>>()
-                .join(" / "),
-            found: table.columns().join(", "),
-        })
-}
-
-fn fallback_id(id_prefix: &str, index: usize) -> String {
-    format!("{id_prefix}/{index}")
 }

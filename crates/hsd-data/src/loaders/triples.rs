@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::fallback_id;
+use super::layout::fallback_id;
 use crate::error::{DataError, Location};
 use crate::example::{Category, Example, Source, Triple};
 use crate::table::{RecordAt, Table, Value};
