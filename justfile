@@ -18,9 +18,9 @@ setup:
     cargo build --release -p hsd-cli
 
 # Every workspace test on the default Flex backend, the model tests on libtorch, wgpu and
-# ndarray, then fmt and clippy.
+# ndarray, a sharded sweep through a one-node Slurm, then fmt, clippy and the structure checks.
 # The whole test suite.
-test: setup test-flex test-backends lint
+test: setup test-flex test-backends test-slurm lint
 
 # Every test of the workspace (release profile: debug-built tensor code is far too slow).
 test-flex: setup
@@ -33,18 +33,22 @@ test-backends: setup
     scripts/install-vulkan.sh
     scripts/test-backends.sh
 
-# Formatting and lints, warnings as errors; no import cycles between a crate's files; no
-# shell pipelines that SIGPIPE can fail.
+# Installs slurm-wlm and munge with apt when missing (as root); about 1.5 minutes.
+# `hsd slurm` on a one-node Slurm: the smoke sweep in 2 shards, merged, equals an unsharded run.
+test-slurm: setup
+    scripts/test-slurm.sh
+
+# No import cycles between a crate's files; no shell pipelines that SIGPIPE can fail.
+# Formatting and lints, warnings as errors, and the structure checks.
 lint:
     cargo fmt --all --check
     cargo clippy --release --workspace --all-targets -- -D warnings
     python3 scripts/check-module-cycles.py
     scripts/check-scripts.sh
 
-# Run the main manifest's sweep at PROFILE (smoke | quick | full) from scratch into
-# target/reproduce/main-PROFILE and compare its records with the committed run's, byte for byte.
 # FLAGS: --resume continues an interrupted reproduction; --adopt replaces the committed run
 # with the fresh one and regenerates its tables and figures.
+# Run the main sweep at PROFILE afresh (target/reproduce/) and compare with the committed run.
 reproduce PROFILE="quick" *FLAGS: setup
     {{hsd}} reproduce experiments/main.toml --profile {{PROFILE}} {{FLAGS}}
 
