@@ -41,3 +41,23 @@ pub(crate) trait StrategyKnobs: Sized {
             .strategy(layers, max_new_tokens)
     }
 }
+
+/// The registry name and the `target_skip_ratio: Option<f64>` accessors, which every config
+/// writes the same way; used inside an `impl StrategyKnobs for ...` block.
+macro_rules! name_and_target {
+    ($name:expr) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+
+        fn target_skip_ratio(&self) -> Option<f64> {
+            self.target_skip_ratio
+        }
+
+        fn set_target_skip_ratio(&mut self, target: f64) {
+            self.target_skip_ratio = Some(target);
+        }
+    };
+}
+
+pub(crate) use name_and_target;

@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::knobs::StrategyKnobs;
+use crate::knobs::{StrategyKnobs, name_and_target};
 use crate::{
     KvFill, LayerPlan, LayerSet, LayerSignal, Position, SignalKind, SkipError, StepContext,
     Strategy,
@@ -118,20 +118,10 @@ impl CalmConfig {
 }
 
 impl StrategyKnobs for CalmConfig {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+    name_and_target!(NAME);
 
     fn is_dynamic(&self) -> bool {
         true
-    }
-
-    fn target_skip_ratio(&self) -> Option<f64> {
-        self.target_skip_ratio
-    }
-
-    fn set_target_skip_ratio(&mut self, target: f64) {
-        self.target_skip_ratio = Some(target);
     }
 
     /// Checks the knobs; there is nothing to solve.

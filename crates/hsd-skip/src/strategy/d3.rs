@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::knobs::StrategyKnobs;
+use crate::knobs::{StrategyKnobs, name_and_target};
 use crate::schedule::{Search, check_shape, check_target, ratio_of};
 use crate::{KvFill, LayerPlan, LayerSet, Position, SkipError, StepContext, Strategy};
 
@@ -106,17 +106,7 @@ impl D3Config {
 }
 
 impl StrategyKnobs for D3Config {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn target_skip_ratio(&self) -> Option<f64> {
-        self.target_skip_ratio
-    }
-
-    fn set_target_skip_ratio(&mut self, target: f64) {
-        self.target_skip_ratio = Some(target);
-    }
+    name_and_target!(NAME);
 
     /// Fills `alpha` and `min_layers`. With a target and `alpha` free, bisects `alpha` (the
     /// ratio falls as `alpha` rises) at the given or default floor; with only `min_layers`

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::knobs::StrategyKnobs;
+use crate::knobs::{StrategyKnobs, name_and_target};
 use crate::schedule::{Search, check_shape, check_target, ratio_of};
 use crate::{KvFill, LayerPlan, LayerSet, SkipError, StepContext, Strategy};
 
@@ -57,17 +57,7 @@ impl EarlyExitConfig {
 }
 
 impl StrategyKnobs for EarlyExitConfig {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn target_skip_ratio(&self) -> Option<f64> {
-        self.target_skip_ratio
-    }
-
-    fn set_target_skip_ratio(&mut self, target: f64) {
-        self.target_skip_ratio = Some(target);
-    }
+    name_and_target!(NAME);
 
     /// With a target, `n` in `1..=L` nearest `(1 - target) * L`.
     fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::knobs::StrategyKnobs;
+use crate::knobs::{StrategyKnobs, name_and_target};
 use crate::schedule::{check_shape, check_target};
 use crate::{LayerPlan, SkipError, StepContext, Strategy};
 
@@ -17,17 +17,7 @@ pub struct FullConfig {
 }
 
 impl StrategyKnobs for FullConfig {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn target_skip_ratio(&self) -> Option<f64> {
-        self.target_skip_ratio
-    }
-
-    fn set_target_skip_ratio(&mut self, target: f64) {
-        self.target_skip_ratio = Some(target);
-    }
+    name_and_target!(NAME);
 
     fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
         check_shape(NAME, layers, max_new_tokens)?;

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::knobs::StrategyKnobs;
+use crate::knobs::{StrategyKnobs, name_and_target};
 use crate::schedule::{Search, check_shape, check_target, ratio_of};
 use crate::{KvFill, LayerPlan, LayerSet, Position, SkipError, StepContext, Strategy};
 
@@ -132,17 +132,7 @@ impl HsdConfig {
 }
 
 impl StrategyKnobs for HsdConfig {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn target_skip_ratio(&self) -> Option<f64> {
-        self.target_skip_ratio
-    }
-
-    fn set_target_skip_ratio(&mut self, target: f64) {
-        self.target_skip_ratio = Some(target);
-    }
+    name_and_target!(NAME);
 
     /// Fills every knob: from the target when one is given, else from the defaults. The search
     /// runs for `T` tokens at prompt length 0 over the free knobs, in stages: `max_skip` alone

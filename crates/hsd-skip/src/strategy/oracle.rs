@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::exits::{ExitObservations, OracleToken};
-use crate::knobs::StrategyKnobs;
+use crate::knobs::{StrategyKnobs, name_and_target};
 use crate::schedule::check_shape;
 use crate::{LayerPlan, LayerSet, LayerSignal, SignalKind, SkipError, StepContext, Strategy};
 
@@ -22,20 +22,10 @@ pub struct OracleConfig {
 }
 
 impl StrategyKnobs for OracleConfig {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+    name_and_target!(NAME);
 
     fn is_dynamic(&self) -> bool {
         true
-    }
-
-    fn target_skip_ratio(&self) -> Option<f64> {
-        self.target_skip_ratio
-    }
-
-    fn set_target_skip_ratio(&mut self, target: f64) {
-        self.target_skip_ratio = Some(target);
     }
 
     fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {

@@ -12,7 +12,7 @@ use rand_xoshiro::SplitMix64;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::knobs::StrategyKnobs;
+use crate::knobs::{StrategyKnobs, name_and_target};
 use crate::schedule::check_shape;
 use crate::{HsdConfig, KvFill, LayerPlan, LayerSet, SkipError, StepContext, Strategy};
 
@@ -48,17 +48,7 @@ impl<R> Default for RandomConfig<R> {
 }
 
 impl<R: StrategyKnobs + Clone + From<HsdConfig>> StrategyKnobs for RandomConfig<R> {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn target_skip_ratio(&self) -> Option<f64> {
-        self.target_skip_ratio
-    }
-
-    fn set_target_skip_ratio(&mut self, target: f64) {
-        self.target_skip_ratio = Some(target);
-    }
+    name_and_target!(NAME);
 
     /// Solves the reference (giving it this target when it has none).
     fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {

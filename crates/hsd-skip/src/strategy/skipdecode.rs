@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::knobs::StrategyKnobs;
+use crate::knobs::{StrategyKnobs, name_and_target};
 use crate::schedule::{Search, check_shape, check_target, ratio_of};
 use crate::{KvFill, LayerPlan, LayerSet, Position, SkipError, StepContext, Strategy};
 
@@ -128,17 +128,7 @@ impl SkipDecodeConfig {
 }
 
 impl StrategyKnobs for SkipDecodeConfig {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn target_skip_ratio(&self) -> Option<f64> {
-        self.target_skip_ratio
-    }
-
-    fn set_target_skip_ratio(&mut self, target: f64) {
-        self.target_skip_ratio = Some(target);
-    }
+    name_and_target!(NAME);
 
     /// Fills `max_layers` and `min_layers`. With a target, the free ones are searched for `T`
     /// tokens at prompt length 0: `min_layers` at `max_layers = L` first, then both.

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::knobs::StrategyKnobs;
+use crate::knobs::{StrategyKnobs, name_and_target};
 use crate::schedule::{Search, check_shape, check_target, ratio_of};
 use crate::strategy::hsd::forwarded;
 use crate::{KvFill, LayerPlan, LayerSet, SkipError, StepContext, Strategy};
@@ -62,17 +62,7 @@ impl StaticConfig {
 }
 
 impl StrategyKnobs for StaticConfig {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn target_skip_ratio(&self) -> Option<f64> {
-        self.target_skip_ratio
-    }
-
-    fn set_target_skip_ratio(&mut self, target: f64) {
-        self.target_skip_ratio = Some(target);
-    }
+    name_and_target!(NAME);
 
     /// Fills `skip`; with a target, the `s` in `0..L` nearest it.
     fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
