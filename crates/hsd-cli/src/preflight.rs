@@ -34,7 +34,7 @@ pub fn check_inputs(
         let block = &expansion.datasets[index];
         match check_dataset(block, expansion.limit, data_root) {
             Ok(examples) => inputs.datasets.push((block.name.to_string(), examples)),
-            Err(e) => problems.push(format!("dataset {}: {e:#}", block.name)),
+            Err(e) => problems.push(format!("dataset {}: {e}", block.name)),
         }
     }
     let models: BTreeSet<&str> = expansion.runs.iter().map(|r| r.model.as_str()).collect();
@@ -56,7 +56,7 @@ pub fn check_inputs(
                 .models
                 .push((block.name.clone(), path.display().to_string())),
             Ok(None) => {}
-            Err(e) => problems.push(format!("model {}: {e:#}", block.name)),
+            Err(e) => problems.push(format!("model {}: {e}", block.name)),
         }
     }
     if !problems.is_empty() {
