@@ -86,3 +86,42 @@ fn check_dataset(
     }
     Ok(examples.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_missing_input_is_listed_before_any_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest_path = dir.path().join("m.toml");
+        std::fs::write(
+            &manifest_path,
+            r#"
+[[model]]
+name = "tiny"
+spec = "/nonexistent/tiny.gguf"
+
+[[dataset]]
+name = "e2e"
+path = "/nonexistent/e2e.jsonl"
+max_new_tokens = 8
+
+[[strategy]]
+name = "full"
+"#,
+        )
+        .unwrap();
+        let manifest = Manifest::load(&manifest_path).unwrap();
+        let expansion = manifest.expand(None, None).unwrap();
+        let err = check_inputs(&manifest, &expansion, dir.path(), &ModelSpecs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("2 input problem(s)"), "{err}");
+        assert!(err.contains("dataset e2e: /nonexistent/e2e.jsonl"), "{err}");
+        assert!(
+            err.contains("model tiny:") && err.contains("/nonexistent/tiny.gguf"),
+            "{err}"
+        );
+    }
+}
