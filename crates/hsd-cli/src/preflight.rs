@@ -2,10 +2,10 @@
 //! sweep will read is opened and parsed before the first token is decoded, so a bad input
 //! late in the manifest fails in seconds instead of after the datasets before it have run.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use hsd_data::{PromptTemplate, ShotPool};
+use hsd_data::{Example, PromptTemplate, ShotPool};
 
 use crate::manifest::{DatasetBlock, Expansion, Manifest, ModelSpecs};
 use crate::prompts::{dataset_spec, load_examples};
@@ -13,8 +13,9 @@ use crate::prompts::{dataset_spec, load_examples};
 /// What the inputs of a sweep hold, once every one of them has been read.
 #[derive(Debug, Default)]
 pub struct Inputs {
-    /// `(dataset, examples)` per dataset block the runs use.
-    pub datasets: Vec<(String, usize)>,
+    /// The evaluated examples of each dataset block the runs use, by index into
+    /// `Expansion::datasets`: read once here, decoded from by the sweep.
+    pub examples: BTreeMap<usize, Vec<Example>>,
     /// `(model, file)` per model that resolved.
     pub models: Vec<(String, String)>,
 }
@@ -33,7 +34,9 @@ pub fn check_inputs(
     for &index in &used {
         let block = &expansion.datasets[index];
         match check_dataset(block, expansion.limit, data_root) {
-            Ok(examples) => inputs.datasets.push((block.name.to_string(), examples)),
+            Ok(examples) => {
+                inputs.examples.insert(index, examples);
+            }
             Err(e) => problems.push(format!("dataset {}: {e}", block.name)),
         }
     }
@@ -70,12 +73,12 @@ pub fn check_inputs(
     Ok(inputs)
 }
 
-/// Loads the block's examples, template and few-shot pool; returns how many examples run.
+/// Loads the block's examples, template and few-shot pool; returns the examples that run.
 fn check_dataset(
     block: &DatasetBlock,
     limit: Option<usize>,
     data_root: &Path,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Vec<Example>> {
     let examples = load_examples(block, limit, data_root)?;
     match &block.template {
         Some(path) => PromptTemplate::from_file(path)?,
@@ -84,7 +87,7 @@ fn check_dataset(
     if block.shots > 0 {
         ShotPool::for_evaluation(&dataset_spec(block, None), data_root, block.shots, None)?;
     }
-    Ok(examples.len())
+    Ok(examples)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::calibrate::{CalibrationSource, CalmCalibrator};
 use crate::manifest::{Expansion, Manifest, ModelBlock, Run};
-use crate::prompts::{PromptEncoder, load_examples};
+use crate::prompts::PromptEncoder;
 use crate::results::{Appender, Record, RecordKey, Timing};
 
 /// What one model's runs share.
@@ -31,6 +31,8 @@ pub struct Sweep<'a> {
     pub finished: &'a BTreeSet<(String, String)>,
     pub progress: &'a MultiProgress,
     pub data_root: &'a Path,
+    /// The evaluated examples by dataset index, as the checks before work read them.
+    pub examples: &'a BTreeMap<usize, Vec<hsd_data::Example>>,
 }
 
 /// Where a sweep writes.
@@ -59,8 +61,13 @@ impl Sweep<'_> {
         }
         for (dataset_index, dataset_runs) in by_dataset {
             let block = &self.expansion.datasets[dataset_index];
-            let examples = load_examples(block, self.expansion.limit, self.data_root)?;
-            let prompts = encoder.encode(block, &examples)?;
+            let examples = self.examples.get(&dataset_index).with_context(|| {
+                format!(
+                    "dataset {}: its examples were not read before work",
+                    block.name
+                )
+            })?;
+            let prompts = encoder.encode(block, examples)?;
             let bar = self.progress.add(ProgressBar::new(
                 (examples.len() * dataset_runs.len()) as u64,
             ));

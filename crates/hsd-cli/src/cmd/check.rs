@@ -42,8 +42,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .limit
             .map_or_else(|| "all".into(), |l| l.to_string())
     );
-    for (dataset, examples) in &inputs.datasets {
-        println!("  input: dataset {dataset}: {examples} examples read");
+    for (&index, examples) in &inputs.examples {
+        println!(
+            "  input: dataset {}: {} examples read",
+            expansion.datasets[index].name,
+            examples.len()
+        );
     }
     for (model, file) in &inputs.models {
         println!("  input: model {model}: {file}");

@@ -93,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let specs = ModelSpecs::from_flags(&args.model_flags.models)?;
     let data_root = hsd_data::data_root()?;
-    check_inputs(&manifest, &expansion, &data_root, &specs)?;
+    let inputs = check_inputs(&manifest, &expansion, &data_root, &specs)?;
     let mut outputs = Outputs {
         records: &mut Appender::open(&records_path)?,
         timings: &mut Appender::open(&timings_path)?,
@@ -148,6 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             finished: &finished,
             progress: &progress,
             data_root: &data_root,
+            examples: &inputs.examples,
         };
         sweep.run(&buildable, &mut outputs)?;
     }
