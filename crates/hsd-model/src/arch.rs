@@ -5,6 +5,7 @@ use burn::tensor::{Device, Int, Tensor};
 use hsd_skip::ModelShapes;
 
 use crate::attention::LayerStep;
+use crate::layers::Linear;
 use crate::rope::Rope;
 
 /// One transformer block.
@@ -14,6 +15,11 @@ pub(crate) trait Block {
 
     /// Only the K/V this layer would write for `h` (norm, k/v projection, RoPE).
     fn fill_kv(&self, h: Tensor<3>, step: &mut LayerStep<'_>);
+
+    /// The block's projections, attention first.
+    fn linears(&self) -> Vec<&Linear>;
+
+    fn linears_mut(&mut self) -> Vec<&mut Linear>;
 }
 
 /// A decoder-only architecture.
@@ -21,6 +27,20 @@ pub(crate) trait Architecture {
     type Block: Block;
 
     fn blocks(&self) -> &[Self::Block];
+
+    fn blocks_mut(&mut self) -> &mut [Self::Block];
+
+    /// Every projection of every block, in layer order.
+    fn linears(&self) -> Vec<&Linear> {
+        self.blocks().iter().flat_map(Block::linears).collect()
+    }
+
+    fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        self.blocks_mut()
+            .iter_mut()
+            .flat_map(Block::linears_mut)
+            .collect()
+    }
 
     /// `[B, T, hidden]` for token ids (`B * T`, row-major) at `positions` (`[B, T]`).
     fn embed(&self, ids: &[u32], positions: &Tensor<2, Int>, device: &Device) -> Tensor<3>;

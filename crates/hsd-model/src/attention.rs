@@ -81,6 +81,14 @@ impl Attention {
         step.write(k, v);
     }
 
+    pub(crate) fn linears(&self) -> [&Linear; 4] {
+        [&self.q, &self.k, &self.v, &self.out]
+    }
+
+    pub(crate) fn linears_mut(&mut self) -> [&mut Linear; 4] {
+        [&mut self.q, &mut self.k, &mut self.v, &mut self.out]
+    }
+
     fn kv(&self, x: Tensor<3>, step: &LayerStep<'_>) -> (Tensor<4>, Tensor<4>) {
         let k = step.rotate(split_heads(self.k.forward(x.clone()), self.kv_heads));
         (k, split_heads(self.v.forward(x), self.kv_heads))

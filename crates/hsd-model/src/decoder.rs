@@ -1,7 +1,7 @@
 //! The plan executor: one layer loop, generic over the architecture, shared by prefill and
 //! decoding.
 
-use burn::tensor::{Device, Int, Tensor, TensorData, activation};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData, activation};
 use hsd_skip::{
     KvFill, LayerPlan, LayerSet, LayerSignal, ModelShapes, SignalKind, StepContext, StepTrace,
     Strategy,
@@ -75,7 +75,7 @@ impl Batch {
         self.rows.iter().map(|r| width - r.len()).collect()
     }
 
-    fn padded_ids(&self) -> Vec<u32> {
+    pub(crate) fn padded_ids(&self) -> Vec<u32> {
         let width = self.width();
         self.rows
             .iter()
@@ -129,7 +129,7 @@ pub struct Decoder {
 }
 
 /// The strategy hooks of one decoding step; absent in prefill.
-struct Steering<'a> {
+pub(crate) struct Steering<'a> {
     strategy: &'a mut dyn Strategy,
     cx: &'a StepContext,
 }
@@ -145,6 +145,10 @@ impl Decoder {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    pub(crate) fn head_of(&self, h: Tensor<2>) -> Tensor<2> {
+        with_arch!(&self.model, arch => arch.head(h))
     }
 
     /// The longest sequence (prompt plus generated tokens) the model's positions cover.
@@ -228,7 +232,7 @@ impl Decoder {
             shapes.head_dim,
             &self.device,
         );
-        let (h, _) = self.forward(&batch.padded_ids(), &mut cache, plan, None)?;
+        let (h, _) = self.forward(&batch.padded_ids(), &mut cache, plan, None, None)?;
         Ok((h, cache))
     }
 
@@ -256,7 +260,13 @@ impl Decoder {
         }
         let plan = strategy.plan(cx);
         check_plan(strategy.name(), &plan, self.shapes().layers)?;
-        let (h, trace) = self.forward(tokens, cache, &plan, Some(Steering { strategy, cx }))?;
+        let (h, trace) = self.forward(
+            tokens,
+            cache,
+            &plan,
+            Some(Steering { strategy, cx }),
+            None,
+        )?;
         let [b, _, d] = h.dims();
         Ok((
             Logits(with_arch!(&self.model, arch => arch.head(h.reshape([b, d])))),
@@ -264,12 +274,13 @@ impl Decoder {
         ))
     }
 
-    fn forward(
+    pub(crate) fn forward(
         &self,
         ids: &[u32],
         cache: &mut Cache,
         plan: &LayerPlan,
         steering: Option<Steering<'_>>,
+        skips: Option<&[Tensor<3, Bool>]>,
     ) -> Result<(Tensor<3>, StepTrace), ModelError> {
         let vocab = self.shapes().vocab;
         if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
@@ -277,7 +288,7 @@ impl Decoder {
                 "token id {id} is outside the vocabulary of {vocab}"
             )));
         }
-        with_arch!(&self.model, arch => run_stack(arch, &self.device, ids, cache, plan, steering))
+        with_arch!(&self.model, arch => run_stack(arch, &self.device, ids, cache, plan, steering, skips))
     }
 }
 
@@ -296,7 +307,8 @@ fn check_plan(strategy: &str, plan: &LayerPlan, layers: usize) -> Result<(), Mod
 
 /// The layer loop: runs `ids` (`B * T`, the next `T` slots of every row) through the stack as
 /// `plan` says, writing K/V where layers run or propagate, offering signals after checked
-/// layers and exiting when the strategy says so.
+/// layers and exiting when the strategy says so. `skips` (per layer, `[B, T, hidden]`, true
+/// where a token skips the layer) keeps those tokens' hidden states through layers that run.
 fn run_stack<A: Architecture>(
     arch: &A,
     device: &Device,
@@ -304,6 +316,7 @@ fn run_stack<A: Architecture>(
     cache: &mut Cache,
     plan: &LayerPlan,
     mut steering: Option<Steering<'_>>,
+    skips: Option<&[Tensor<3, Bool>]>,
 ) -> Result<(Tensor<3>, StepTrace), ModelError> {
     let batch = cache.batch();
     let count = ids.len() / batch;
@@ -355,7 +368,12 @@ fn run_stack<A: Architecture>(
         }
         let checked = plan.checks.contains(layer) && steering.is_some();
         let previous = checked.then(|| h.clone());
-        h = block.forward(h, &mut step);
+        h = match skips {
+            Some(skips) => block
+                .forward(h.clone(), &mut step)
+                .mask_where(skips[layer].clone(), h),
+            None => block.forward(h, &mut step),
+        };
         trace.ran.insert(layer);
         if let (Some(previous), Some(steer)) = (previous, steering.as_mut()) {
             trace.checks += 1;

@@ -59,6 +59,8 @@ pub enum ModelError {
         "sequence of {needed} positions exceeds the model's {limit} (`max_position_embeddings`/`n_positions`)"
     )]
     TooLong { needed: usize, limit: usize },
+    #[error("adapter module `{module}`: {reason}")]
+    Adapter { module: String, reason: String },
     #[error("reading tensor `{tensor}` back from the device: {reason}")]
     Readback {
         tensor: &'static str,

@@ -10,6 +10,7 @@ use crate::ModelError;
 use crate::arch::{Architecture, Block};
 use crate::attention::{Attention, AttentionShape, LayerStep};
 use crate::layers::{LayerNorm, Linear, VocabMatrix, transpose};
+use crate::lora::LoraSite;
 use crate::mlp::{Activation, Mlp};
 use crate::rope::Rope;
 use crate::weight_scope::WeightScope;
@@ -56,13 +57,10 @@ pub(crate) struct Gpt2Block {
 fn conv1d(scope: &WeightScope<'_>, d_in: usize, d_out: usize) -> Result<Linear, ModelError> {
     let weight = scope.load("weight", &[d_in, d_out])?;
     let bias = scope.load("bias", &[d_out])?;
-    Ok(Linear::from_in_out(
-        &weight,
-        Some(bias),
-        d_in,
-        d_out,
-        scope.device(),
-    ))
+    Ok(
+        Linear::from_in_out(&weight, Some(bias), d_in, d_out, scope.device())
+            .at(LoraSite::whole(scope)),
+    )
 }
 
 /// Splits the fused `c_attn` `Conv1D` under `scope` into q, k and v, so that a skipped layer
@@ -80,6 +78,7 @@ fn split_c_attn(scope: &WeightScope<'_>, d: usize) -> Result<[Linear; 3], ModelE
             d,
             scope.device(),
         )
+        .at(LoraSite::rows(scope, i * d, 3 * d))
     };
     Ok([part(0), part(1), part(2)])
 }
@@ -124,6 +123,17 @@ impl Block for Gpt2Block {
     fn fill_kv(&self, h: Tensor<3>, step: &mut LayerStep<'_>) {
         self.attention.fill_kv(self.ln_1.forward(h), step);
     }
+    fn linears(&self) -> Vec<&Linear> {
+        let mut linears = self.attention.linears().to_vec();
+        linears.extend(self.mlp.linears());
+        linears
+    }
+
+    fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut linears: Vec<&mut Linear> = self.attention.linears_mut().into_iter().collect();
+        linears.extend(self.mlp.linears_mut());
+        linears
+    }
 }
 
 #[derive(Module, Debug)]
@@ -152,15 +162,26 @@ impl Gpt2 {
         })?;
         let root = WeightScope::new(source, device);
         // The Hub's gpt2 checkpoints name tensors without the `transformer.` prefix.
-        let root = if root.contains("transformer.wte.weight") {
+        let prefixed = root.contains("transformer.wte.weight");
+        let root = if prefixed {
             root.pp("transformer")
         } else {
             root
         };
         let d = config.n_embd;
-        let blocks = (0..config.n_layer)
+        let mut blocks = (0..config.n_layer)
             .map(|i| Gpt2Block::load(&root.pp(format!("h.{i}")), config, activation))
             .collect::<Result<Vec<_>, _>>()?;
+        if !prefixed {
+            // Adapters name modules as in `GPT2LMHeadModel`, which always has `transformer.`.
+            for site in blocks
+                .iter_mut()
+                .flat_map(Block::linears_mut)
+                .filter_map(Linear::site_mut)
+            {
+                site.module = format!("transformer.{}", site.module);
+            }
+        }
         Ok(Self {
             wte: VocabMatrix::load(&root.pp("wte"), config.vocab_size, d)?,
             wpe: Param::from_tensor(root.pp("wpe").tensor("weight", [config.n_positions, d])?),
@@ -185,6 +206,10 @@ impl Architecture for Gpt2 {
 
     fn blocks(&self) -> &[Gpt2Block] {
         &self.blocks
+    }
+
+    fn blocks_mut(&mut self) -> &mut [Gpt2Block] {
+        &mut self.blocks
     }
 
     fn embed(&self, ids: &[u32], positions: &Tensor<2, Int>, device: &Device) -> Tensor<3> {

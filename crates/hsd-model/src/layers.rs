@@ -5,6 +5,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::ModelError;
+use crate::lora::{LoraSite, LoraTerm};
 use crate::weight_scope::WeightScope;
 
 /// The largest vocabulary chunk in bytes: the wgpu Mesa CPU driver caps a buffer at 128 MiB,
@@ -45,11 +46,17 @@ fn weight_product(weight: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
     }
 }
 
-/// `y = x W^T + b`, with `W` stored `[out, in]` as in PyTorch.
+/// `y = x W^T + b`, with `W` stored `[out, in]` as in PyTorch, plus a LoRA term while one is
+/// installed for training.
 #[derive(Module, Debug)]
 pub(crate) struct Linear {
     weight: Param<Tensor<2>>,
     bias: Option<Param<Tensor<1>>>,
+    /// Which Hugging Face module this projection is (or is a row block of), for adapters.
+    #[module(skip)]
+    site: Option<LoraSite>,
+    #[module(skip)]
+    lora: Option<LoraTerm>,
 }
 
 impl Linear {
@@ -64,7 +71,42 @@ impl Linear {
         Self {
             weight: Param::from_tensor(to_device(weight, [d_out, d_in], device)),
             bias: bias.map(|b| Param::from_tensor(to_device(b, [d_out], device))),
+            site: None,
+            lora: None,
         }
+    }
+
+    /// This projection as (a row block of) the module `site` names.
+    pub(crate) fn at(self, site: LoraSite) -> Self {
+        Self {
+            site: Some(site),
+            ..self
+        }
+    }
+
+    pub(crate) fn site(&self) -> Option<&LoraSite> {
+        self.site.as_ref()
+    }
+
+    pub(crate) fn site_mut(&mut self) -> Option<&mut LoraSite> {
+        self.site.as_mut()
+    }
+
+    /// `[in, out]` of the weight.
+    pub(crate) fn dims(&self) -> [usize; 2] {
+        let [d_out, d_in] = self.weight.val().dims();
+        [d_in, d_out]
+    }
+
+    /// Adds `term` to every later forward (training); `None` removes it.
+    pub(crate) fn set_lora(&mut self, term: Option<LoraTerm>) {
+        self.lora = term;
+    }
+
+    /// Folds `delta` (`[out, in]`) into the weight, so that decoding pays nothing for an adapter.
+    pub(crate) fn merge(&mut self, delta: Tensor<2>) {
+        let merged = self.weight.val() + delta;
+        self.weight = Param::from_tensor(merged);
     }
 
     /// From host data laid out `[in, out]` (GPT-2's `Conv1D`).
@@ -91,14 +133,19 @@ impl Linear {
         } else {
             None
         };
-        Ok(Self::from_out_in(weight, bias, d_in, d_out, scope.device()))
+        Ok(Self::from_out_in(weight, bias, d_in, d_out, scope.device()).at(LoraSite::whole(scope)))
     }
 
     pub(crate) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [b, t, d_in] = x.dims();
-        let y = weight_product(self.weight.val(), x.reshape([b * t, d_in]));
+        let rows = x.reshape([b * t, d_in]);
+        let y = weight_product(self.weight.val(), rows.clone());
         let y = match &self.bias {
             Some(bias) => y + bias.val().unsqueeze_dim(0),
+            None => y,
+        };
+        let y = match &self.lora {
+            Some(term) => y + term.forward(rows),
             None => y,
         };
         let d_out = y.dims()[1];

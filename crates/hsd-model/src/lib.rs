@@ -30,9 +30,11 @@ mod gpt2;
 mod layers;
 mod llama;
 mod loader;
+mod lora;
 mod mlp;
 mod phi;
 mod rope;
+mod sequence;
 pub mod tokenizer;
 mod weight_scope;
 pub mod weights;
@@ -47,5 +49,7 @@ pub use llama::LlamaConfig;
 pub use loader::{
     KNOWN_MODELS, LoadedModel, ModelSource, SourceFile, load_model, models_dir, resolve_model_path,
 };
+pub use lora::{LoraFactors, LoraModule, LoraScaling};
 pub use phi::PhiConfig;
 pub use rope::RopeParameters;
+pub use sequence::TokenRuns;

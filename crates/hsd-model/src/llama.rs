@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::ModelError;
 use crate::arch::{Architecture, Block};
 use crate::attention::{Attention, AttentionShape, LayerStep};
-use crate::layers::{RmsNorm, VocabMatrix};
+use crate::layers::{Linear, RmsNorm, VocabMatrix};
 use crate::mlp::GatedMlp;
 use crate::rope::{Rope, RopeParameters};
 use crate::weight_scope::WeightScope;
@@ -161,6 +161,17 @@ impl Block for LlamaBlock {
     fn fill_kv(&self, h: Tensor<3>, step: &mut LayerStep<'_>) {
         self.attention.fill_kv(self.input_norm.forward(h), step);
     }
+    fn linears(&self) -> Vec<&Linear> {
+        let mut linears = self.attention.linears().to_vec();
+        linears.extend(self.mlp.linears());
+        linears
+    }
+
+    fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut linears: Vec<&mut Linear> = self.attention.linears_mut().into_iter().collect();
+        linears.extend(self.mlp.linears_mut());
+        linears
+    }
 }
 
 #[derive(Module, Debug)]
@@ -230,6 +241,10 @@ impl Architecture for Llama {
 
     fn blocks(&self) -> &[LlamaBlock] {
         &self.blocks
+    }
+
+    fn blocks_mut(&mut self) -> &mut [LlamaBlock] {
+        &mut self.blocks
     }
 
     fn embed(&self, ids: &[u32], positions: &Tensor<2, Int>, device: &Device) -> Tensor<3> {

@@ -29,6 +29,14 @@ impl Mlp {
     pub(crate) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         self.down.forward(self.activation.apply(self.up.forward(x)))
     }
+
+    pub(crate) fn linears(&self) -> [&Linear; 2] {
+        [&self.up, &self.down]
+    }
+
+    pub(crate) fn linears_mut(&mut self) -> [&mut Linear; 2] {
+        [&mut self.up, &mut self.down]
+    }
 }
 
 /// SwiGLU: `down(silu(gate(x)) * up(x))`, without biases.
@@ -56,6 +64,14 @@ impl GatedMlp {
     pub(crate) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         self.down
             .forward(activation::silu(self.gate.forward(x.clone())) * self.up.forward(x))
+    }
+
+    pub(crate) fn linears(&self) -> [&Linear; 3] {
+        [&self.gate, &self.up, &self.down]
+    }
+
+    pub(crate) fn linears_mut(&mut self) -> [&mut Linear; 3] {
+        [&mut self.gate, &mut self.up, &mut self.down]
     }
 }
 

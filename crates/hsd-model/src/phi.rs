@@ -103,6 +103,17 @@ impl Block for PhiBlock {
     fn fill_kv(&self, h: Tensor<3>, step: &mut LayerStep<'_>) {
         self.attention.fill_kv(self.input_norm.forward(h), step);
     }
+    fn linears(&self) -> Vec<&Linear> {
+        let mut linears = self.attention.linears().to_vec();
+        linears.extend(self.mlp.linears());
+        linears
+    }
+
+    fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut linears: Vec<&mut Linear> = self.attention.linears_mut().into_iter().collect();
+        linears.extend(self.mlp.linears_mut());
+        linears
+    }
 }
 
 #[derive(Module, Debug)]
@@ -209,6 +220,10 @@ impl Architecture for Phi {
 
     fn blocks(&self) -> &[PhiBlock] {
         &self.blocks
+    }
+
+    fn blocks_mut(&mut self) -> &mut [PhiBlock] {
+        &mut self.blocks
     }
 
     fn embed(&self, ids: &[u32], positions: &Tensor<2, Int>, device: &Device) -> Tensor<3> {

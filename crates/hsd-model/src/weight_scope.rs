@@ -36,6 +36,11 @@ impl<'a> WeightScope<'a> {
         }
     }
 
+    /// The full dotted name of this scope, empty at the root.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub(crate) fn device(&self) -> &'a Device {
         self.device
     }

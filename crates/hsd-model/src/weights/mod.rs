@@ -5,6 +5,7 @@
 //! Hugging Face's over the format reader [`GgufFile`]). A loader asks a source for tensors by
 //! their PyTorch state-dict name and builds modules from them; modules never read files.
 
+mod adapter;
 mod dequant;
 mod gguf_file;
 mod gguf_hf;
@@ -15,6 +16,9 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
+pub use adapter::{
+    ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterConfig, HostFactors, PeftAdapter, TargetModules,
+};
 pub use gguf_file::{GgmlType, GgufFile, GgufTensorInfo, MetadataValue};
 pub use gguf_hf::GgufModel;
 pub use safetensors_dir::SafetensorsDir;
