@@ -1,8 +1,10 @@
 //! `hsd`: hierarchical skip decoding experiments from the command line.
 
+mod adapters;
 mod bench_report;
 mod calibrate;
 mod cmd;
+mod finetune_manifest;
 mod manifest;
 mod preflight;
 mod prompts;
@@ -45,6 +47,8 @@ enum Command {
     Slurm(cmd::slurm::Args),
     /// Regenerate tables and figures from `results/` alone.
     Report(cmd::report::Args),
+    /// Train LoRA adapters (plain or skip-aware) per dataset from a fine-tuning manifest.
+    Finetune(cmd::finetune::Args),
     /// Time prefill and decode (tokens/s, peak memory) and a strategy's speed-up over `full`.
     Bench(cmd::bench::Args),
 }
@@ -64,6 +68,7 @@ fn main() -> anyhow::Result<()> {
         Command::Score(args) => cmd::score::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Finetune(args) => cmd::finetune::run(args),
         Command::Reproduce(args) => cmd::reproduce::run(args),
         Command::Merge(args) => cmd::merge::run(args),
         Command::Slurm(args) => cmd::slurm::run(args),

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use hsd_model::chat::ChatMessage;
 use hsd_model::tokenizer::PromptMode;
-use hsd_model::{Backend, GenerateConfig, LoadedModel, load_model};
+use hsd_model::{Backend, GenerateConfig, LoadedModel};
 use hsd_skip::StrategyConfig;
 use serde_json::json;
 
@@ -27,6 +27,9 @@ pub struct Args {
     settings: Vec<String>,
     #[arg(long, default_value = "flex")]
     backend: Backend,
+    /// A LoRA adapter directory (PEFT layout, e.g. adapters/plain/e2e) merged into the model.
+    #[arg(long)]
+    adapter: Option<std::path::PathBuf>,
     /// Print token ids, layers per token, skip ratio and tokens/s as JSON.
     #[arg(long)]
     json: bool,
@@ -45,7 +48,7 @@ pub(crate) fn prompt_ids(model: &LoadedModel, prompt: &str, chat: bool) -> Resul
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let model = load_model(&args.model, args.backend)?;
+    let model = crate::adapters::load_adapted(&args.model, args.backend, args.adapter.as_deref())?;
     let tokenizer = model.tokenizer()?;
     let ids = prompt_ids(&model, &args.prompt, args.chat)?;
     let layers = model.shapes.layers;

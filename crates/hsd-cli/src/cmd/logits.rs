@@ -1,7 +1,7 @@
 //! `hsd logits`: the last position's top-K next-token logits after a full forward pass.
 
 use anyhow::Result;
-use hsd_model::{Backend, Batch, load_model};
+use hsd_model::{Backend, Batch};
 use serde_json::json;
 
 use super::generate::prompt_ids;
@@ -20,13 +20,16 @@ pub struct Args {
     top: usize,
     #[arg(long, default_value = "flex")]
     backend: Backend,
+    /// A LoRA adapter directory (PEFT layout, e.g. adapters/plain/e2e) merged into the model.
+    #[arg(long)]
+    adapter: Option<std::path::PathBuf>,
     /// Print JSON (`{"prompt_ids": [..], "top": [{"id", "token", "logit"}, ..]}`) instead of a table.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let model = load_model(&args.model, args.backend)?;
+    let model = crate::adapters::load_adapted(&args.model, args.backend, args.adapter.as_deref())?;
     let tokenizer = model.tokenizer()?;
     let ids = prompt_ids(&model, &args.prompt, args.chat)?;
     let (logits, _) = model

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod finetune;
 pub mod generate;
 pub mod logits;
 pub mod merge;

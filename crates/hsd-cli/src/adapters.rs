@@ -1,0 +1,100 @@
+//! Task adapters at load time: a PEFT LoRA directory merged into the base weights, checked
+//! against the base it was trained on (`hsd.json`'s sha256), so decoding pays nothing for it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use hsd_model::weights::PeftAdapter;
+use hsd_model::{Backend, LoadedModel, load_model};
+use serde::{Deserialize, Serialize};
+
+/// What `hsd finetune` writes beside an adapter.
+pub const PROVENANCE: &str = "hsd.json";
+
+/// The training record of an adapter (`hsd.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The fine-tuning manifest, its sha256 and text.
+    pub manifest: String,
+    pub manifest_sha256: String,
+    pub manifest_text: String,
+    pub variant: String,
+    pub dataset: String,
+    pub profile: String,
+    pub base_model: String,
+    /// sha256 of each base model file.
+    pub base_sha256: Vec<String>,
+    /// The split trained on, and the ids of every example trained on or held out for the
+    /// eval loss: none of them may be evaluated with this adapter.
+    pub train_split: String,
+    pub train_ids: Vec<String>,
+    pub eval_ids: Vec<String>,
+    pub steps: usize,
+    pub best_step: Option<usize>,
+    pub best_eval_loss: Option<f64>,
+    pub lora: hsd_train::LoraConfig,
+    pub train: hsd_train::TrainConfig,
+    pub git_commit: Option<String>,
+}
+
+impl Provenance {
+    pub fn read(dir: &Path) -> Result<Option<Self>> {
+        let path = dir.join(PROVENANCE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(Some(
+            serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?,
+        ))
+    }
+
+    /// Every id this adapter has seen in training.
+    pub fn seen_ids(&self) -> BTreeSet<&str> {
+        self.train_ids
+            .iter()
+            .chain(&self.eval_ids)
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// `spec` on `backend` with the adapter at `adapter` merged in, if one is given.
+pub fn load_adapted(spec: &str, backend: Backend, adapter: Option<&Path>) -> Result<LoadedModel> {
+    let mut model = load_model(spec, backend)?;
+    if let Some(dir) = adapter {
+        merge_into(&mut model, dir)?;
+    }
+    Ok(model)
+}
+
+/// Merges the adapter at `dir` into `model`, refusing one trained on another base.
+pub fn merge_into(model: &mut LoadedModel, dir: &Path) -> Result<()> {
+    let adapter =
+        PeftAdapter::read(dir).with_context(|| format!("adapter {}", dir.display()))?;
+    if let Some(provenance) = Provenance::read(dir)? {
+        let base: Vec<&str> = model
+            .source
+            .files
+            .iter()
+            .map(|f| f.sha256.as_str())
+            .collect();
+        if provenance.base_sha256.iter().map(String::as_str).collect::<Vec<_>>() != base {
+            bail!(
+                "{}: base_sha256: the adapter was trained on {} ({}), not on the model loaded from `{}` ({})",
+                dir.join(PROVENANCE).display(),
+                provenance.base_model,
+                provenance.base_sha256.join(", "),
+                model.source.spec,
+                base.join(", ")
+            );
+        }
+    }
+    model
+        .decoder
+        .merge_adapter(&adapter)
+        .with_context(|| format!("adapter {}", dir.display()))?;
+    Ok(())
+}
