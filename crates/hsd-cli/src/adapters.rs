@@ -44,8 +44,8 @@ impl Provenance {
         if !path.exists() {
             return Ok(None);
         }
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         Ok(Some(
             serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?,
         ))
@@ -72,8 +72,7 @@ pub fn load_adapted(spec: &str, backend: Backend, adapter: Option<&Path>) -> Res
 
 /// Merges the adapter at `dir` into `model`, refusing one trained on another base.
 pub fn merge_into(model: &mut LoadedModel, dir: &Path) -> Result<()> {
-    let adapter =
-        PeftAdapter::read(dir).with_context(|| format!("adapter {}", dir.display()))?;
+    let adapter = PeftAdapter::read(dir).with_context(|| format!("adapter {}", dir.display()))?;
     if let Some(provenance) = Provenance::read(dir)? {
         let base: Vec<&str> = model
             .source
@@ -81,7 +80,13 @@ pub fn merge_into(model: &mut LoadedModel, dir: &Path) -> Result<()> {
             .iter()
             .map(|f| f.sha256.as_str())
             .collect();
-        if provenance.base_sha256.iter().map(String::as_str).collect::<Vec<_>>() != base {
+        if provenance
+            .base_sha256
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            != base
+        {
             bail!(
                 "{}: base_sha256: the adapter was trained on {} ({}), not on the model loaded from `{}` ({})",
                 dir.join(PROVENANCE).display(),

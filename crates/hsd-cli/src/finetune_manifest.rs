@@ -120,13 +120,13 @@ impl FinetuneManifest {
                 path.display()
             );
         }
-        let mut config: TrainConfig = table.try_into().map_err(|e| {
-            anyhow::anyhow!("{}: [train] of {}: {e}", path.display(), dataset.name)
-        })?;
+        let mut config: TrainConfig = table
+            .try_into()
+            .map_err(|e| anyhow::anyhow!("{}: [train] of {}: {e}", path.display(), dataset.name))?;
         config.train_skip = variant.train_skip.clone();
-        config.check().map_err(|e| {
-            anyhow::anyhow!("{}: [train] of {}: {e}", path.display(), dataset.name)
-        })?;
+        config
+            .check()
+            .map_err(|e| anyhow::anyhow!("{}: [train] of {}: {e}", path.display(), dataset.name))?;
         Ok(config)
     }
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use hsd_data::{Example, PromptTemplate, ShotPool};
 
+use crate::adapters::{PROVENANCE, Provenance};
 use crate::manifest::{DatasetBlock, Expansion, Manifest, ModelSpecs};
 use crate::prompts::{dataset_spec, load_examples};
 
@@ -62,6 +63,25 @@ pub fn check_inputs(
             Err(e) => problems.push(format!("model {}: {e}", block.name)),
         }
     }
+    for block in manifest
+        .models
+        .iter()
+        .filter(|m| models.contains(m.name.as_str()))
+    {
+        for (&index, examples) in &inputs.examples {
+            let dataset = expansion.datasets[index].name;
+            let uses = expansion
+                .runs
+                .iter()
+                .any(|r| r.model == block.name && r.dataset_index == index);
+            let Some(dir) = block.adapter_for(dataset).filter(|_| uses) else {
+                continue;
+            };
+            if let Err(e) = check_adapter(&dir, examples) {
+                problems.push(format!("model {} on {dataset}: {e}", block.name));
+            }
+        }
+    }
     if !problems.is_empty() {
         anyhow::bail!(
             "{}: {} input problem(s):\n  {}",
@@ -71,6 +91,25 @@ pub fn check_inputs(
         );
     }
     Ok(inputs)
+}
+
+/// Reads the adapter at `dir` and refuses it if it was trained (or held out for its eval
+/// loss) on one of `examples`.
+fn check_adapter(dir: &Path, examples: &[Example]) -> anyhow::Result<()> {
+    hsd_model::weights::PeftAdapter::read(dir)?;
+    if let Some(provenance) = Provenance::read(dir)? {
+        let seen = provenance.seen_ids();
+        if let Some(example) = examples.iter().find(|e| seen.contains(e.id.as_str())) {
+            anyhow::bail!(
+                "example `{}` is one adapter {} was trained on ({}: train_ids/eval_ids); \
+                 evaluate other examples or train on another split",
+                example.id,
+                dir.display(),
+                PROVENANCE
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Loads the block's examples, template and few-shot pool; returns the examples that run.

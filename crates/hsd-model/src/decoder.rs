@@ -260,13 +260,8 @@ impl Decoder {
         }
         let plan = strategy.plan(cx);
         check_plan(strategy.name(), &plan, self.shapes().layers)?;
-        let (h, trace) = self.forward(
-            tokens,
-            cache,
-            &plan,
-            Some(Steering { strategy, cx }),
-            None,
-        )?;
+        let (h, trace) =
+            self.forward(tokens, cache, &plan, Some(Steering { strategy, cx }), None)?;
         let [b, _, d] = h.dims();
         Ok((
             Logits(with_arch!(&self.model, arch => arch.head(h.reshape([b, d])))),

@@ -205,13 +205,14 @@ impl Decoder {
     fn check_factors(&self, factors: &BTreeMap<String, LoraFactors>) -> Result<(), ModelError> {
         let modules = self.lora_modules();
         for (name, f) in factors {
-            let module = modules
-                .iter()
-                .find(|m| &m.name == name)
-                .ok_or_else(|| ModelError::Adapter {
-                    module: name.clone(),
-                    reason: "the model has no such module".into(),
-                })?;
+            let module =
+                modules
+                    .iter()
+                    .find(|m| &m.name == name)
+                    .ok_or_else(|| ModelError::Adapter {
+                        module: name.clone(),
+                        reason: "the model has no such module".into(),
+                    })?;
             let [rank, d_in] = f.a.dims();
             let [d_out, b_rank] = f.b.dims();
             if d_in != module.d_in || d_out != module.d_out || b_rank != rank {

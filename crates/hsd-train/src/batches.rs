@@ -11,8 +11,8 @@ const POOL_BATCHES: usize = 16;
 
 /// The seeded generator of one named stream (`what`) of a run.
 pub(crate) fn stream(seed: u64, what: u64, index: u64) -> SplitMix64 {
-    let mixed = SplitMix64::seed_from_u64(what ^ SplitMix64::seed_from_u64(index).next_u64())
-        .next_u64();
+    let mixed =
+        SplitMix64::seed_from_u64(what ^ SplitMix64::seed_from_u64(index).next_u64()).next_u64();
     SplitMix64::seed_from_u64(seed ^ mixed)
 }
 

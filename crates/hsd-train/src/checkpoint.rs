@@ -69,11 +69,7 @@ pub(crate) struct RunState {
     pub(crate) fingerprint: String,
 }
 
-pub(crate) fn save(
-    dir: &Path,
-    state: &RunState,
-    factors: &Factors,
-) -> Result<(), TrainError> {
+pub(crate) fn save(dir: &Path, state: &RunState, factors: &Factors) -> Result<(), TrainError> {
     let staging = sibling(dir, "tmp");
     let old = sibling(dir, "old");
     if staging.exists() {
@@ -163,12 +159,11 @@ fn write_tensors(path: &Path, factors: &Factors) -> Result<(), TrainError> {
 
 fn read_tensors(path: &Path, factors: &mut Factors) -> Result<(), TrainError> {
     let bytes = fs::read(path).map_err(io(path))?;
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
-        TrainError::Checkpoint {
+    let (_, metadata) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| TrainError::Checkpoint {
             path: path.to_owned(),
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     let time: Option<usize> = metadata
         .metadata()
         .as_ref()
@@ -189,10 +184,7 @@ fn read_tensors(path: &Path, factors: &mut Factors) -> Result<(), TrainError> {
             if [rows, cols] != dims {
                 return Err(TrainError::Checkpoint {
                     path: path.to_owned(),
-                    reason: format!(
-                        "`{name}` is {:?}, the run's factor is {:?}",
-                        h.shape, dims
-                    ),
+                    reason: format!("`{name}` is {:?}, the run's factor is {:?}", h.shape, dims),
                 });
             }
             Ok(matrix(h.data, [rows, cols], &device))

@@ -136,7 +136,10 @@ impl TrainConfig {
             return bad("warmup_steps", "exceeds steps");
         }
         if self.eval_every == 0 || self.checkpoint_every == 0 {
-            return bad("eval_every", "eval_every and checkpoint_every must be at least 1");
+            return bad(
+                "eval_every",
+                "eval_every and checkpoint_every must be at least 1",
+            );
         }
         if self.max_len < 2 {
             return bad("max_len", "must be at least 2");
@@ -234,7 +237,12 @@ mod tests {
     fn bad_knobs_name_their_field() {
         let mut c = config();
         c.warmup_steps = 11;
-        assert!(c.check().unwrap_err().to_string().starts_with("warmup_steps"));
+        assert!(
+            c.check()
+                .unwrap_err()
+                .to_string()
+                .starts_with("warmup_steps")
+        );
         let mut c = config();
         c.train_skip = Some(SkipTraining {
             strategy: "hsd".into(),

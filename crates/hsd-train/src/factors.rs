@@ -52,7 +52,11 @@ impl Factors {
             });
             tensors.push(Trainable {
                 name: format!("{}.lora_B", module.name),
-                value: matrix(vec![0.0; module.d_out * lora.rank], [module.d_out, lora.rank], device),
+                value: matrix(
+                    vec![0.0; module.d_out * lora.rank],
+                    [module.d_out, lora.rank],
+                    device,
+                ),
                 adam: None,
             });
         }
@@ -69,10 +73,13 @@ impl Factors {
         let device = decoder.device();
         let mut tensors = Vec::new();
         for module in &modules {
-            let f = adapter.factors.get(&module.name).ok_or_else(|| TrainError::Config {
-                field: "lora.targets".into(),
-                reason: format!("the adapter has no factors for `{}`", module.name),
-            })?;
+            let f = adapter
+                .factors
+                .get(&module.name)
+                .ok_or_else(|| TrainError::Config {
+                    field: "lora.targets".into(),
+                    reason: format!("the adapter has no factors for `{}`", module.name),
+                })?;
             for (half, t) in [("lora_A", &f.a), ("lora_B", &f.b)] {
                 let [rows, cols] = t.shape[..] else {
                     return Err(TrainError::Config {
@@ -133,11 +140,7 @@ impl Factors {
     }
 
     /// The factors as a PEFT adapter.
-    pub(crate) fn adapter(
-        &self,
-        lora: &LoraConfig,
-        gpt2: bool,
-    ) -> Result<PeftAdapter, TrainError> {
+    pub(crate) fn adapter(&self, lora: &LoraConfig, gpt2: bool) -> Result<PeftAdapter, TrainError> {
         let mut factors = BTreeMap::new();
         for (module, pair) in self.modules.iter().zip(self.tensors.chunks_exact(2)) {
             factors.insert(

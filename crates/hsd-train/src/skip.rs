@@ -64,7 +64,10 @@ mod tests {
         let skipped: usize = runs[20..].iter().map(|r| 30 - r.count()).sum();
         let ratio = skipped as f64 / (40.0 * 30.0);
         assert!((0.2..0.8).contains(&ratio), "{ratio}");
-        assert_eq!(runs, sequence_runs(&hsd(0.0), 3, 0, 30, 20, 60, 64).unwrap());
+        assert_eq!(
+            runs,
+            sequence_runs(&hsd(0.0), 3, 0, 30, 20, 60, 64).unwrap()
+        );
     }
 
     #[test]

@@ -45,9 +45,14 @@ pub struct FineTune<'a> {
 /// Progress, for a bar or a log.
 pub enum Event<'a> {
     /// The run starts at update `done` of `total`.
-    Started { done: usize, total: usize },
+    Started {
+        done: usize,
+        total: usize,
+    },
     Update(&'a LogRow),
-    Checkpoint { step: usize },
+    Checkpoint {
+        step: usize,
+    },
 }
 
 /// How a finished run went.

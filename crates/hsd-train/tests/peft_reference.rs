@@ -47,7 +47,9 @@ struct Reference {
 }
 
 fn fixtures(arch: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(arch)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(arch)
 }
 
 fn base(arch: &str) -> PathBuf {
@@ -88,7 +90,10 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     );
 }
 
-fn device_factors(adapter: &PeftAdapter, device: &burn::tensor::Device) -> BTreeMap<String, LoraFactors> {
+fn device_factors(
+    adapter: &PeftAdapter,
+    device: &burn::tensor::Device,
+) -> BTreeMap<String, LoraFactors> {
     let matrix = |t: &hsd_model::weights::HostTensor| {
         Tensor::<2>::from_data(
             TensorData::new(t.data.clone(), [t.shape[0], t.shape[1]]),
@@ -208,7 +213,10 @@ fn one_adamw_step_equals_torch() {
                 .zip(&want.values)
                 .map(|(g, w)| (g - w).abs())
                 .fold(0f32, f32::max);
-            assert!(worst <= 1e-5, "{arch} after {name}: max difference {worst:e}");
+            assert!(
+                worst <= 1e-5,
+                "{arch} after {name}: max difference {worst:e}"
+            );
         }
         assert_eq!(trained.config.r, r.rank);
     }
@@ -227,7 +235,12 @@ fn logits(
     let flat = out.into_data().try_to_vec::<f32>().unwrap();
     flat.chunks_exact(t * vocab)
         .zip(batch.padding())
-        .map(|(row, pad)| row.chunks_exact(vocab).skip(pad).map(<[f32]>::to_vec).collect())
+        .map(|(row, pad)| {
+            row.chunks_exact(vocab)
+                .skip(pad)
+                .map(<[f32]>::to_vec)
+                .collect()
+        })
         .collect()
 }
 
@@ -238,13 +251,28 @@ fn skip_aware_forward_and_merged_adapter_equal_pytorch() {
         let mut model = load_model(base(arch).to_str().unwrap(), Backend::Flex).unwrap();
         let adapter = PeftAdapter::read(&fixtures(arch).join("adapter_init")).unwrap();
         let layers = model.decoder.shapes().layers;
-        let factors: BTreeMap<String, LoraFactors> = device_factors(&adapter, model.decoder.device())
-            .into_iter()
-            .map(|(k, f)| (k, LoraFactors { a: f.a.inner(), b: f.b.inner() }))
-            .collect();
+        let factors: BTreeMap<String, LoraFactors> =
+            device_factors(&adapter, model.decoder.device())
+                .into_iter()
+                .map(|(k, f)| {
+                    (
+                        k,
+                        LoraFactors {
+                            a: f.a.inner(),
+                            b: f.b.inner(),
+                        },
+                    )
+                })
+                .collect();
         model
             .decoder
-            .set_lora(&factors, LoraScaling { scale: adapter.config.scale(), dropout: 0.0 })
+            .set_lora(
+                &factors,
+                LoraScaling {
+                    scale: adapter.config.scale(),
+                    dropout: 0.0,
+                },
+            )
             .unwrap();
         let rows: Vec<Vec<u32>> = r
             .rows
@@ -259,7 +287,11 @@ fn skip_aware_forward_and_merged_adapter_equal_pytorch() {
                         .map(|layer_runs| {
                             LayerSet::from_indices(
                                 layers,
-                                layer_runs.iter().enumerate().filter(|(_, on)| **on).map(|(l, _)| l),
+                                layer_runs
+                                    .iter()
+                                    .enumerate()
+                                    .filter(|(_, on)| **on)
+                                    .map(|(l, _)| l),
                             )
                         })
                         .collect()
@@ -271,13 +303,27 @@ fn skip_aware_forward_and_merged_adapter_equal_pytorch() {
             ("skip", logits(&model, &rows, Some(&runs)), &r.skip_logits),
         ] {
             for (row, (g, w)) in got.iter().zip(want).enumerate() {
-                assert_close(&format!("{arch} {label} row {row}"), &g.concat(), &w.concat(), 1e-5);
+                assert_close(
+                    &format!("{arch} {label} row {row}"),
+                    &g.concat(),
+                    &w.concat(),
+                    1e-5,
+                );
             }
         }
         model.decoder.clear_lora();
         model.decoder.merge_adapter(&adapter).unwrap();
-        for (row, (g, w)) in logits(&model, &rows, None).iter().zip(&r.merged_logits).enumerate() {
-            assert_close(&format!("{arch} merged row {row}"), &g.concat(), &w.concat(), 1e-5);
+        for (row, (g, w)) in logits(&model, &rows, None)
+            .iter()
+            .zip(&r.merged_logits)
+            .enumerate()
+        {
+            assert_close(
+                &format!("{arch} merged row {row}"),
+                &g.concat(),
+                &w.concat(),
+                1e-5,
+            );
         }
     }
 }

@@ -73,7 +73,12 @@ pub fn run(args: Args) -> Result<()> {
         .variants
         .iter()
         .filter(|v| args.variants.is_empty() || args.variants.contains(&v.name))
-        .filter(|v| profile.variants.as_ref().is_none_or(|p| p.contains(&v.name)))
+        .filter(|v| {
+            profile
+                .variants
+                .as_ref()
+                .is_none_or(|p| p.contains(&v.name))
+        })
         .collect();
     if variants.is_empty() {
         bail!("no [[variant]] of {} is selected", args.manifest.display());
@@ -132,11 +137,9 @@ pub fn run(args: Args) -> Result<()> {
             );
             let bar = ProgressBar::new(config.steps as u64);
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {pos}/{len} {msg} (eta {eta})",
-                )
-                .expect("a valid template")
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
             );
             bar.set_prefix(format!("{} {}", variant.name, dataset.name));
             let pad_id = model.tokenizer()?.eos_ids().first().copied().unwrap_or(0);
@@ -186,7 +189,12 @@ pub fn run(args: Args) -> Result<()> {
                 dataset: dataset.name.to_string(),
                 profile: args.profile.clone(),
                 base_model: spec.clone(),
-                base_sha256: model.source.files.iter().map(|f| f.sha256.clone()).collect(),
+                base_sha256: model
+                    .source
+                    .files
+                    .iter()
+                    .map(|f| f.sha256.clone())
+                    .collect(),
                 train_split: describe_split(dataset),
                 train_ids: ids(&train),
                 eval_ids: ids(&eval),
@@ -222,7 +230,12 @@ fn selected_datasets<'m>(
         .datasets
         .iter()
         .filter(|d| only.is_empty() || only.contains(&d.name))
-        .filter(|d| profile.datasets.as_ref().is_none_or(|p| p.contains(&d.name)))
+        .filter(|d| {
+            profile
+                .datasets
+                .as_ref()
+                .is_none_or(|p| p.contains(&d.name))
+        })
         .collect();
     if picked.is_empty() {
         bail!("no [[dataset]] of the fine-tuning manifest is selected");
@@ -236,7 +249,10 @@ fn describe_split(dataset: &TrainDataset) -> String {
         None => format!("{} {}", dataset.name, dataset.split),
     };
     if dataset.skip_first > 0 {
-        text.push_str(&format!(", after the first {} examples", dataset.skip_first));
+        text.push_str(&format!(
+            ", after the first {} examples",
+            dataset.skip_first
+        ));
     }
     text
 }

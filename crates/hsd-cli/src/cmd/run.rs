@@ -6,7 +6,9 @@ use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use hsd_model::{Backend, load_model};
+use hsd_model::Backend;
+
+use crate::adapters::load_adapted;
 use indicatif::MultiProgress;
 
 use crate::manifest::{Expansion, Manifest, ModelSpecs, Run};
@@ -120,37 +122,52 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
             continue;
         };
-        let model = load_model(&spec, backend)
-            .with_context(|| format!("loading model '{}' from {spec}", model_block.name))?;
-        models.push(ModelFiles::new(&model_block.name, &model.source));
-        let mut buildable = Vec::with_capacity(runs.len());
+        // With an adapter per dataset, each dataset decodes with its own merged weights.
+        let mut groups: Vec<(Option<PathBuf>, Vec<&Run>)> = Vec::new();
         for run in runs {
-            let max_new_tokens = expansion.datasets[run.dataset_index].max_new_tokens;
-            match manifest
-                .skip_reason(run, model.shapes.layers, max_new_tokens)
-                .with_context(|| format!("{}: building {}", manifest.path.display(), run.id))?
-            {
-                None => buildable.push(run),
-                Some(reason) => {
-                    eprintln!(
-                        "notice: skipping {} (unreachable_targets = \"skip\"): {reason}",
-                        run.id
-                    );
-                    skipped.insert(run.id.clone());
-                }
+            let dataset = expansion.datasets[run.dataset_index].name;
+            let adapter = model_block.adapter_for(dataset);
+            match groups.iter_mut().find(|(a, _)| *a == adapter) {
+                Some((_, group)) => group.push(run),
+                None => groups.push((adapter, vec![run])),
             }
         }
-        let sweep = Sweep {
-            manifest: &manifest,
-            expansion: &expansion,
-            model_block,
-            model: &model,
-            finished: &finished,
-            progress: &progress,
-            data_root: &data_root,
-            examples: &inputs.examples,
-        };
-        sweep.run(&buildable, &mut outputs)?;
+        for (adapter, runs) in groups {
+            let model = load_adapted(&spec, backend, adapter.as_deref())
+                .with_context(|| format!("loading model '{}' from {spec}", model_block.name))?;
+            models.push(match &adapter {
+                Some(dir) => ModelFiles::with_adapter(&model_block.name, &model.source, dir)?,
+                None => ModelFiles::new(&model_block.name, &model.source),
+            });
+            let mut buildable = Vec::with_capacity(runs.len());
+            for run in runs {
+                let max_new_tokens = expansion.datasets[run.dataset_index].max_new_tokens;
+                match manifest
+                    .skip_reason(run, model.shapes.layers, max_new_tokens)
+                    .with_context(|| format!("{}: building {}", manifest.path.display(), run.id))?
+                {
+                    None => buildable.push(run),
+                    Some(reason) => {
+                        eprintln!(
+                            "notice: skipping {} (unreachable_targets = \"skip\"): {reason}",
+                            run.id
+                        );
+                        skipped.insert(run.id.clone());
+                    }
+                }
+            }
+            let sweep = Sweep {
+                manifest: &manifest,
+                expansion: &expansion,
+                model_block,
+                model: &model,
+                finished: &finished,
+                progress: &progress,
+                data_root: &data_root,
+                examples: &inputs.examples,
+            };
+            sweep.run(&buildable, &mut outputs)?;
+        }
     }
     progress.clear()?;
     let all: Vec<Record> = recover(&records_path)?;

@@ -34,6 +34,20 @@ pub struct ModelBlock {
     pub prompt_mode: Mode,
     /// The architecture's dimensions, used only by `hsd check`'s cost estimate.
     pub shapes: Option<ModelShapes>,
+    /// A LoRA adapter directory (PEFT layout, from `hsd finetune`) merged into the weights
+    /// for each dataset; `{dataset}` is replaced by the dataset's name, e.g.
+    /// `adapters/plain/{dataset}`. An example the adapter was trained on is never evaluated.
+    #[serde(default)]
+    pub adapter: Option<String>,
+}
+
+impl ModelBlock {
+    /// The adapter directory for `dataset`, if the block names one.
+    pub fn adapter_for(&self, dataset: DatasetName) -> Option<PathBuf> {
+        self.adapter
+            .as_ref()
+            .map(|pattern| PathBuf::from(pattern.replace("{dataset}", dataset.as_str())))
+    }
 }
 
 /// A dataset to evaluate, and how to prompt and decode it.

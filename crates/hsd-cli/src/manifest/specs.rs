@@ -74,6 +74,7 @@ mod tests {
             optional: true,
             prompt_mode: hsd_data::Mode::Plain,
             shapes: None,
+            adapter: None,
         };
         assert_eq!(ModelSpecs::default().resolve(&block).unwrap(), None);
         let specs = ModelSpecs::from_flags(&["gpt2=/m".into()]).unwrap();

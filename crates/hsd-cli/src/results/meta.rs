@@ -78,6 +78,29 @@ impl ModelFiles {
     }
 }
 
+impl ModelFiles {
+    /// The base model's files and the adapter's (`adapter_config.json`,
+    /// `adapter_model.safetensors`), the name marked with the adapter directory.
+    pub fn with_adapter(name: &str, source: &ModelSource, adapter: &Path) -> anyhow::Result<Self> {
+        let mut files = Self::new(name, source);
+        files.name = format!("{name}+{}", adapter.display());
+        for file in [
+            hsd_model::weights::ADAPTER_CONFIG,
+            hsd_model::weights::ADAPTER_WEIGHTS,
+        ] {
+            let path = adapter.join(file);
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            files.files.push(FileDigest {
+                path: path.display().to_string(),
+                bytes: bytes.len() as u64,
+                sha256: hex_sha256(&bytes),
+            });
+        }
+        Ok(files)
+    }
+}
+
 /// The host a folder was made on: enough to tell two machines apart in a comparison.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -183,13 +183,12 @@ impl PeftAdapter {
         let io = |path: PathBuf| move |source| WeightError::Io { path, source };
         fs::create_dir_all(dir).map_err(io(dir.to_owned()))?;
         let config_path = dir.join(ADAPTER_CONFIG);
-        let mut text = serde_json::to_string_pretty(&self.config).map_err(|e| {
-            WeightError::Metadata {
+        let mut text =
+            serde_json::to_string_pretty(&self.config).map_err(|e| WeightError::Metadata {
                 path: config_path.clone(),
                 key: "(json)".into(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         text.push('\n');
         fs::write(&config_path, text).map_err(io(config_path.clone()))?;
         let weights_path = dir.join(ADAPTER_WEIGHTS);
@@ -262,7 +261,10 @@ fn read_factors(
             })?;
         let tensor = source.load(&name)?;
         if tensor.shape.len() != 2 {
-            return Err(bad(&name, format!("shape {:?} is not a matrix", tensor.shape)));
+            return Err(bad(
+                &name,
+                format!("shape {:?} is not a matrix", tensor.shape),
+            ));
         }
         let rank_axis = if half == 0 { 0 } else { 1 };
         if tensor.shape[rank_axis] != rank {
@@ -337,7 +339,10 @@ mod tests {
         let back = PeftAdapter::read(dir.path()).unwrap();
         assert_eq!(back.config, adapter.config);
         let f = &back.factors["model.layers.0.self_attn.q_proj"];
-        assert_eq!(f.a.data, adapter.factors["model.layers.0.self_attn.q_proj"].a.data);
+        assert_eq!(
+            f.a.data,
+            adapter.factors["model.layers.0.self_attn.q_proj"].a.data
+        );
         assert_eq!(f.b.shape, vec![4, 2]);
         let first = fs::read(dir.path().join(ADAPTER_WEIGHTS)).unwrap();
         back.write(dir.path()).unwrap();
@@ -355,13 +360,19 @@ mod tests {
         wrong_rank.config.r = 3;
         wrong_rank.write(dir.path()).unwrap();
         let err = PeftAdapter::read(dir.path()).unwrap_err().to_string();
-        assert!(err.contains(ADAPTER_WEIGHTS) && err.contains("r = 3"), "{err}");
+        assert!(
+            err.contains(ADAPTER_WEIGHTS) && err.contains("r = 3"),
+            "{err}"
+        );
 
         let mut dora = adapter();
         dora.config.use_dora = true;
         dora.write(dir.path()).unwrap();
         let err = PeftAdapter::read(dir.path()).unwrap_err().to_string();
-        assert!(err.contains(ADAPTER_CONFIG) && err.contains("use_dora"), "{err}");
+        assert!(
+            err.contains(ADAPTER_CONFIG) && err.contains("use_dora"),
+            "{err}"
+        );
 
         fs::write(dir.path().join(ADAPTER_CONFIG), "{\"r\": 2").unwrap();
         let err = PeftAdapter::read(dir.path()).unwrap_err().to_string();
