@@ -45,10 +45,10 @@ impl Provenance {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        Ok(Some(
-            serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?,
-        ))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let provenance =
+            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(Some(provenance))
     }
 
     /// Every id this adapter has seen in training.
@@ -72,7 +72,7 @@ pub fn load_adapted(spec: &str, backend: Backend, adapter: Option<&Path>) -> Res
 
 /// Merges the adapter at `dir` into `model`, refusing one trained on another base.
 pub fn merge_into(model: &mut LoadedModel, dir: &Path) -> Result<()> {
-    let adapter = PeftAdapter::read(dir).with_context(|| format!("adapter {}", dir.display()))?;
+    let adapter = PeftAdapter::read(dir)?;
     if let Some(provenance) = Provenance::read(dir)? {
         let base: Vec<&str> = model
             .source

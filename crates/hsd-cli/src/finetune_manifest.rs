@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use hsd_data::{DatasetName, Split};
 use hsd_train::{LoraConfig, SkipTraining, TrainConfig};
+
+use crate::manifest::DatasetBlock;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +59,18 @@ pub struct TrainDataset {
     /// Per-dataset overrides of `[train]`.
     #[serde(default)]
     pub train: toml::Table,
+}
+
+impl TrainDataset {
+    /// The evaluation block with this dataset's training split: the template, shots and
+    /// source budget, hence the prompts, stay the evaluation's.
+    pub fn prompt_block(&self, evaluation: &DatasetBlock) -> DatasetBlock {
+        DatasetBlock {
+            split: self.split,
+            path: self.path.clone(),
+            ..evaluation.clone()
+        }
+    }
 }
 
 /// A profile scales a run down: fewer updates, fewer examples.

@@ -5,12 +5,15 @@ mod bench_report;
 mod calibrate;
 mod cmd;
 mod finetune_manifest;
+mod finetune_report;
 mod manifest;
 mod preflight;
 mod prompts;
 mod report;
 mod results;
 mod sweep;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -53,7 +56,7 @@ enum Command {
     Bench(cmd::bench::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HSD_LOG")
@@ -61,7 +64,7 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Logits(args) => cmd::logits::run(args),
         Command::Plan(args) => cmd::plan::run(args),
@@ -74,5 +77,29 @@ fn main() -> anyhow::Result<()> {
         Command::Slurm(args) => cmd::slurm::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// The error and its causes joined by ": ", leaving out a cause whose text the line already
+/// holds (a typed error that prints its source), so that a bad input reads as one line.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::adapters::{PROVENANCE, Provenance};
 use crate::finetune_manifest::{FinetuneManifest, FinetuneProfile, TrainDataset, Variant};
-use crate::manifest::{DatasetBlock, Manifest, ModelSpecs};
+use crate::manifest::{Manifest, ModelSpecs};
 use crate::prompts::{PromptEncoder, load_examples};
 use crate::results::{git_commit, hex_sha256};
 
@@ -34,6 +34,10 @@ pub struct Args {
     /// `target/finetune/<profile>`.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Where the loss curves go (`<paper>/figures/finetune_loss.{png,svg}`); the full
+    /// profile's default is `paper`, others write under their `--out`.
+    #[arg(long)]
+    paper: Option<PathBuf>,
 }
 
 /// The run's directory under an adapter's: checkpoints, the best adapter, the log.
@@ -97,11 +101,7 @@ pub fn run(args: Args) -> Result<()> {
                     manifest.evaluation.display()
                 )
             })?;
-        let train_block = DatasetBlock {
-            split: dataset.split,
-            path: dataset.path.clone(),
-            ..eval_block.clone()
-        };
+        let train_block = dataset.prompt_block(eval_block);
         let limit = [dataset.limit, profile.limit].into_iter().flatten().min();
         let mut examples = load_examples(&train_block, None, &data_root)?;
         examples.drain(..dataset.skip_first.min(examples.len()));
@@ -218,6 +218,16 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
     }
+    let paper = args.paper.clone().unwrap_or_else(|| {
+        if args.profile == "full" {
+            PathBuf::from("paper")
+        } else {
+            out.join("paper")
+        }
+    });
+    for path in crate::finetune_report::render_loss_curves(&out, &paper.join("figures"))? {
+        println!("{}", path.display());
+    }
     Ok(())
 }
 
@@ -309,4 +319,58 @@ fn sequences(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// The prompts a model trains on are the prompts it is evaluated with: for every dataset
+    /// of the committed fine-tuning manifest, an example renders to the same token ids
+    /// through the training block as through the evaluation manifest's block.
+    #[test]
+    fn training_prompts_are_the_evaluation_prompts() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let path = root.join("experiments/finetune.toml");
+        let (manifest, _) = FinetuneManifest::load(&path).unwrap();
+        let evaluation =
+            Manifest::load(&root.join("experiments").join(&manifest.evaluation)).unwrap();
+        let Ok(model) = hsd_model::load_model("smollm2-135m", evaluation.backend) else {
+            eprintln!("notice: SmolLM2 is absent (HSD_MODELS); prompt identity not checked");
+            return;
+        };
+        let Ok(data_root) = hsd_data::data_root() else {
+            eprintln!("notice: no shared data; prompt identity not checked");
+            return;
+        };
+        let block = evaluation
+            .models
+            .iter()
+            .find(|m| m.name == manifest.model)
+            .unwrap();
+        let encoder = PromptEncoder::new(
+            &model,
+            &block.name,
+            block.prompt_mode,
+            evaluation.seed,
+            &data_root,
+        )
+        .unwrap();
+        for dataset in &manifest.datasets {
+            let eval_block = evaluation
+                .datasets
+                .iter()
+                .find(|d| d.name == dataset.name)
+                .unwrap();
+            let train_block = dataset.prompt_block(eval_block);
+            let examples =
+                load_examples(&train_block, Some(dataset.skip_first + 3), &data_root).unwrap();
+            let train = encoder.encode(&train_block, &examples).unwrap();
+            let eval = encoder.encode(eval_block, &examples).unwrap();
+            assert_eq!(train, eval, "{}", dataset.name);
+            assert!(train.iter().all(|ids| ids.len() > 8), "{}", dataset.name);
+        }
+    }
 }
