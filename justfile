@@ -52,6 +52,12 @@ lint:
 reproduce PROFILE="quick" *FLAGS: setup
     {{hsd}} reproduce experiments/main.toml --profile {{PROFILE}} {{FLAGS}}
 
+# FLAGS: --resume continues runs from their checkpoints; --dataset NAME and --variant NAME
+# select. About 30-45 minutes per adapter on 2 cores (`paper/README.md` has the times).
+# Regenerate the LoRA adapters (adapters/<variant>/<dataset>/) and their loss curves.
+finetune PROFILE="full" *FLAGS: setup
+    {{hsd}} finetune experiments/finetune.toml --profile {{PROFILE}} {{FLAGS}}
+
 # Regenerate paper/tables and paper/figures from results/ alone (no model run).
 paper:
     {{hsd}} report

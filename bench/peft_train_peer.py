@@ -4,13 +4,14 @@
 
 The work: SmolLM2-135M-Instruct from its GGUF file, dequantized to f32 by transformers
 (`gguf_file=`, needs the `gguf` package); a LoRA adapter (PEFT) of rank `--rank` (16), alpha
-`--alpha` (32, PEFT's scaling alpha / r), no dropout, no bias, on all seven Llama projections
-(q/k/v/o_proj, gate/up/down_proj); the base frozen. Each step is one forward + backward + AdamW
-step (lr `--lr` 1e-4, torch's defaults otherwise, no clipping) on a batch of `--batch` (8)
-sequences of `--seq-len` (96) token ids drawn uniformly from the vocabulary by a seeded
-generator (`--seed`), made before the clock starts; every position is trained (the causal-LM
-loss over positions 1..seq_len-1, as transformers' `labels=input_ids` computes it, mean over
-the batch). `--warmup` (1) untimed steps, then `--steps` (6) timed ones.
+`--alpha` (32, PEFT's scaling alpha / r), dropout `--lora-dropout` (0: none), no bias, on all
+seven Llama projections (q/k/v/o_proj, gate/up/down_proj); the base frozen. Each step is one
+forward + backward + AdamW step (lr `--lr` 1e-4, torch's defaults otherwise, no clipping), in
+train mode, on a batch of `--batch` (8) sequences of `--seq-len` (96) token ids drawn uniformly
+from the vocabulary by a seeded generator (`--seed`), made before the clock starts; every
+position is trained (the causal-LM loss over positions 1..seq_len-1, as transformers'
+`labels=input_ids` computes it, mean over the batch). `--warmup` (1) untimed steps, then
+`--steps` (6) timed ones.
 
 tokens/s = steps * batch * seq_len / seconds of the timed steps. Printed and, with `--out`,
 written as one JSON object, with the versions, the thread count (`torch.set_num_threads`,
@@ -56,6 +57,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--alpha", type=float, default=32.0)
+    parser.add_argument("--lora-dropout", type=float, default=0.0,
+                        help="PEFT's lora_dropout on each adapted projection's input")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq-len", type=int, default=96)
     parser.add_argument("--lr", type=float, default=1e-4)
@@ -70,8 +73,8 @@ def main():
     model = AutoModelForCausalLM.from_pretrained(
         str(args.gguf.parent), gguf_file=args.gguf.name, dtype=torch.float32
     )
-    config = LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=0.0, bias="none",
-                        task_type="CAUSAL_LM", target_modules=TARGETS)
+    config = LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=args.lora_dropout,
+                        bias="none", task_type="CAUSAL_LM", target_modules=TARGETS)
     model = get_peft_model(model, config)
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -108,6 +111,7 @@ def main():
         "threads": torch.get_num_threads(),
         "rank": args.rank,
         "alpha": args.alpha,
+        "lora_dropout": args.lora_dropout,
         "targets": TARGETS,
         "trainable_params": sum(p.numel() for p in trainable),
         "batch": args.batch,

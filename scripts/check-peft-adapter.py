@@ -43,7 +43,6 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_GGUF = (
     Path(os.environ.get("HSD_MODELS", REPO / "models")) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 )
-ABS_TOL = 1e-3
 E2E_INSTRUCTION = (
     "Write a short restaurant description that expresses every attribute of the meaning "
     "representation."
@@ -91,8 +90,8 @@ def hsd_logits(hsd, gguf, adapter, text, chat):
 
 
 def close(a, b, tol):
-    diff = abs(a - b)
-    return diff <= tol * max(abs(a), abs(b)) or diff <= ABS_TOL
+    """|a - b| <= tol * max(|a|, |b|), the scale floored at 1: absolute `tol` near zero."""
+    return abs(a - b) <= tol * max(abs(a), abs(b), 1.0)
 
 
 def check_loaded_adapter(model, adapter_dir):
@@ -140,6 +139,7 @@ def main():
         sys.exit(f"check-peft-adapter: no hsd binary at {hsd} (build it or pass --hsd)")
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF conversion bar
     import gguf as gguf_pkg
     import peft
     import safetensors
@@ -209,7 +209,7 @@ def main():
                             f"max |diff| {row['max_abs_diff_hsd_peft']:.3g}")
 
     print(f"adapter {adapter}\nbase    {gguf}\nhsd     {hsd}\n"
-          f"tolerance: relative {args.tolerance:g} (absolute {ABS_TOL:g} near zero); "
+          f"tolerance: relative {args.tolerance:g} (absolute below |logit| 1); "
           f"PEFT loaded {tensor_info['tensors']} tensors, "
           f"{tensor_info['lora_B_nonzero']}/{tensor_info['lora_B']} lora_B nonzero")
     header = f"{'#':>2} {'mode':5} {'rank':>4} {'id':>6} {'token':14} {'hsd':>11} {'peft':>11} " \
@@ -231,7 +231,7 @@ def main():
 
     max_delta = max(row["max_abs_delta_adapter_vocab"] for row in rows)
     max_diff = max(row["max_abs_diff_hsd_peft"] for row in rows)
-    discriminating = max_delta > 10 * max(max_diff, ABS_TOL)
+    discriminating = max_delta > 10 * max(max_diff, args.tolerance)
     if not discriminating:
         print(f"warning: the adapter moves the logits by at most {max_delta:.3g}, not clearly more "
               f"than hsd and PEFT differ ({max_diff:.3g}): this adapter cannot tell a correct "
@@ -249,7 +249,7 @@ def main():
         "adapter_tensors": tensor_info,
         "gguf": str(gguf),
         "gguf_sha256": sha256(gguf),
-        "tolerance": {"relative": args.tolerance, "absolute": ABS_TOL},
+        "tolerance": {"relative": args.tolerance, "absolute_below_1": args.tolerance},
         "discriminating": discriminating,
         "max_abs_diff_hsd_peft": max_diff,
         "max_abs_delta_adapter": max_delta,

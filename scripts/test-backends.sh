@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Run hsd-model's tests on the backends besides the default flex: every test on LibTorch (tch),
+# with hsd-train's LoRA training tests there too,
 # one tiny-model test on wgpu, and the tiny-model tests on ndarray.
 #
 # Usage: scripts/test-backends.sh [tch] [wgpu] [ndarray]     (default: all three)
@@ -26,7 +27,9 @@ run_tch() {
     local exports
     exports="$(scripts/setup-tch.sh)" || return 1
     eval "$exports"
-    test_on tch
+    test_on tch || return 1
+    # LoRA training (gradients, AdamW, skip-aware forward, kill -9 and resume) on LibTorch.
+    HSD_TEST_BACKEND=tch cargo test --release -p hsd-train --no-default-features --features tch
 }
 
 run_wgpu() {

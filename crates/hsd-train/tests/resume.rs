@@ -33,7 +33,7 @@ fn examples(count: usize, salt: u32) -> Vec<TrainExample> {
 
 /// Trains the tiny Llama into `out`: dropout, accumulation, clipping and skip-aware plans on.
 fn train(out: &Path, resume: bool) {
-    let mut model = load_model(base().to_str().unwrap(), Backend::Flex).unwrap();
+    let mut model = load_model(base().to_str().unwrap(), test_backend()).unwrap();
     FineTune {
         decoder: &mut model.decoder,
         lora: LoraConfig {
@@ -139,7 +139,7 @@ fn a_killed_run_resumes_to_the_same_adapter_bytes() {
 fn a_fresh_run_refuses_to_overwrite_a_checkpoint() {
     let out = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(out.path().join(CHECKPOINT_DIR)).unwrap();
-    let mut model = load_model(base().to_str().unwrap(), Backend::Flex).unwrap();
+    let mut model = load_model(base().to_str().unwrap(), test_backend()).unwrap();
     let err = FineTune {
         decoder: &mut model.decoder,
         lora: LoraConfig {
@@ -165,4 +165,13 @@ fn a_fresh_run_refuses_to_overwrite_a_checkpoint() {
         err.contains("checkpoint") && err.contains("--resume"),
         "{err}"
     );
+}
+
+/// `HSD_TEST_BACKEND` (flex | tch | wgpu | ndarray) when set, else the first compiled in, as
+/// hsd-model's tests pick it.
+fn test_backend() -> Backend {
+    match std::env::var("HSD_TEST_BACKEND") {
+        Ok(name) => name.parse().expect("HSD_TEST_BACKEND names a backend"),
+        Err(_) => Backend::default(),
+    }
 }
