@@ -13,9 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use hsd_data::{DatasetName, DatasetSpec, Example, Source, Split};
 use hsd_model::tokenizer::TextTokenizer;
-use hsd_model::{
-    Backend, Batch, Cache, Decoder, GenerateConfig, GenerationBatch, Logits, load_model,
-};
+use hsd_model::{Backend, Batch, Cache, Decoder, GenerateConfig, GenerationBatch, Logits};
 use hsd_skip::{Flops, ModelShapes, SkipStats, StrategyConfig};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -27,6 +25,9 @@ pub struct Args {
     model: String,
     #[arg(long, default_value = "flex")]
     backend: Backend,
+    /// A LoRA adapter directory merged into the model (decoding then costs the same).
+    #[arg(long)]
+    adapter: Option<PathBuf>,
     /// Batch sizes, comma-separated; one result per size.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     batch: Vec<usize>,
@@ -445,7 +446,7 @@ pub fn run(args: Args) -> Result<()> {
         .as_deref()
         .map(|name| StrategyConfig::from_settings(name, &args.settings))
         .transpose()?;
-    let model = load_model(&args.model, args.backend)?;
+    let model = crate::adapters::load_adapted(&args.model, args.backend, args.adapter.as_deref())?;
     let tokenizer = model.tokenizer()?;
     let rows = args.batch.iter().copied().max().unwrap_or(1);
     let mut prompts = load_prompts(tokenizer, rows, args.prompt_tokens)?;
@@ -475,6 +476,7 @@ pub fn run(args: Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hsd_model::load_model;
     use hsd_model::{Generation, StopReason};
     use hsd_skip::{LayerSet, SignalKind, StepTrace};
     use std::time::Duration;
@@ -612,6 +614,7 @@ mod tests {
         let args = Args {
             model: "smollm2-135m".into(),
             backend: Backend::Flex,
+            adapter: None,
             batch: vec![2],
             prompt_tokens: 24,
             new_tokens: 8,

@@ -133,6 +133,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         for (adapter, runs) in groups {
+            if let Some(dir) = adapter.as_ref().filter(|dir| {
+                model_block.optional && !dir.join(hsd_model::weights::ADAPTER_CONFIG).exists()
+            }) {
+                eprintln!(
+                    "notice: skipping {} runs of optional model '{}': no adapter at {}",
+                    runs.len(),
+                    model_block.name,
+                    dir.display()
+                );
+                skipped.extend(runs.iter().map(|run| run.id.clone()));
+                continue;
+            }
             let model = load_adapted(&spec, backend, adapter.as_deref())
                 .with_context(|| format!("loading model '{}' from {spec}", model_block.name))?;
             models.push(match &adapter {

@@ -37,6 +37,7 @@ pub struct ModelBlock {
     /// A LoRA adapter directory (PEFT layout, from `hsd finetune`) merged into the weights
     /// for each dataset; `{dataset}` is replaced by the dataset's name, e.g.
     /// `adapters/plain/{dataset}`. An example the adapter was trained on is never evaluated.
+    /// An `optional` model skips, with a notice, the datasets whose adapter is absent.
     #[serde(default)]
     pub adapter: Option<String>,
 }

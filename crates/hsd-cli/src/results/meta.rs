@@ -79,11 +79,10 @@ impl ModelFiles {
 }
 
 impl ModelFiles {
-    /// The base model's files and the adapter's (`adapter_config.json`,
-    /// `adapter_model.safetensors`), the name marked with the adapter directory.
+    /// The base model's files followed by the adapter's (`adapter_config.json`,
+    /// `adapter_model.safetensors`): one entry per dataset when each has its adapter.
     pub fn with_adapter(name: &str, source: &ModelSource, adapter: &Path) -> anyhow::Result<Self> {
         let mut files = Self::new(name, source);
-        files.name = format!("{name}+{}", adapter.display());
         for file in [
             hsd_model::weights::ADAPTER_CONFIG,
             hsd_model::weights::ADAPTER_WEIGHTS,
