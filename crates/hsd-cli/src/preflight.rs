@@ -1,5 +1,5 @@
-//! Checks before work: every dataset file, prompt template, few-shot pool and model file a
-//! sweep will read is opened and parsed before the first token is decoded, so a bad input
+//! Checks before work: every dataset file, prompt template, few-shot pool, metric (METEOR's
+//! WordNet) and model file a sweep will read is opened and parsed before the first token is decoded, so a bad input
 //! late in the manifest fails in seconds instead of after the datasets before it have run.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,6 +39,17 @@ pub fn check_inputs(
                 inputs.examples.insert(index, examples);
             }
             Err(e) => problems.push(format!("dataset {}: {e}", block.name)),
+        }
+    }
+    // Metrics are built here too: METEOR's WordNet, missing, would otherwise fail the scoring
+    // after every example has been decoded.
+    let metric_names: BTreeSet<String> = used
+        .iter()
+        .flat_map(|&index| expansion.datasets[index].metrics())
+        .collect();
+    for name in metric_names {
+        if let Err(e) = hsd_metrics::by_name(&name) {
+            problems.push(format!("metric {name}: {e}"));
         }
     }
     let models: BTreeSet<&str> = expansion.runs.iter().map(|r| r.model.as_str()).collect();
@@ -152,6 +163,7 @@ spec = "/nonexistent/tiny.gguf"
 name = "e2e"
 path = "/nonexistent/e2e.jsonl"
 max_new_tokens = 8
+metrics = ["bleu", "bleurt"]
 
 [[strategy]]
 name = "full"
@@ -163,7 +175,8 @@ name = "full"
         let err = check_inputs(&manifest, &expansion, dir.path(), &ModelSpecs::default())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("2 input problem(s)"), "{err}");
+        assert!(err.contains("3 input problem(s)"), "{err}");
+        assert!(err.contains("metric bleurt:"), "{err}");
         assert!(err.contains("dataset e2e: /nonexistent/e2e.jsonl"), "{err}");
         assert!(
             err.contains("model tiny:") && err.contains("/nonexistent/tiny.gguf"),

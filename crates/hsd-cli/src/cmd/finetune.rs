@@ -270,7 +270,7 @@ fn describe_split(dataset: &TrainDataset) -> String {
 /// A seeded pick of `held_out` examples for the eval loss; the rest train.
 fn split_held_out(examples: &[Example], held_out: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut order: Vec<usize> = (0..examples.len()).collect();
-    let mut state = seed ^ 0x5eed_0f_e7a1;
+    let mut state = seed ^ 0x005e_ed0f_e7a1;
     for i in (1..order.len()).rev() {
         state = state
             .wrapping_mul(6_364_136_223_846_793_005)
