@@ -36,6 +36,10 @@ pub struct Provenance {
     pub lora: hsd_train::LoraConfig,
     pub train: hsd_train::TrainConfig,
     pub git_commit: Option<String>,
+    /// The backend that trained it (`flex`, `tch`, ...); absent in adapters from before the
+    /// field existed.
+    #[serde(default)]
+    pub backend: Option<String>,
 }
 
 impl Provenance {

@@ -103,6 +103,11 @@ impl Linear {
         self.lora = term;
     }
 
+    /// The installed LoRA term, if any.
+    pub(crate) fn lora_mut(&mut self) -> Option<&mut LoraTerm> {
+        self.lora.as_mut()
+    }
+
     /// Folds `delta` (`[out, in]`) into the weight, so that decoding pays nothing for an adapter.
     pub(crate) fn merge(&mut self, delta: Tensor<2>) {
         let merged = self.weight.val() + delta;

@@ -156,8 +156,7 @@ impl FineTune<'_> {
                 tokens += rows.iter().map(|e| e.inputs().len()).sum::<usize>();
                 let runs = self.token_runs(&rows, k)?;
                 self.decoder
-                    .device()
-                    .seed(stream(self.config.seed, DROPOUT_STREAM, k).next_u64());
+                    .seed_lora_dropout(stream(self.config.seed, DROPOUT_STREAM, k).next_u64());
                 let (nll, _) = target_nll(self.decoder, &rows, runs.as_ref(), self.pad_id)?;
                 let loss = nll.div_scalar(targets as f64);
                 train_loss += f64::from(read(loss.clone())?[0]);

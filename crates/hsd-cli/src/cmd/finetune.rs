@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use hsd_data::{DatasetName, Example, Mode};
-use hsd_model::LoadedModel;
+use hsd_model::{Backend, LoadedModel};
 use hsd_train::{Event, FineTune, TrainExample};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -38,6 +38,9 @@ pub struct Args {
     /// profile's default is `paper`, others write under their `--out`.
     #[arg(long)]
     paper: Option<PathBuf>,
+    /// The backend, overriding the evaluation manifest's.
+    #[arg(long)]
+    backend: Option<Backend>,
 }
 
 /// The run's directory under an adapter's: checkpoints, the best adapter, the log.
@@ -63,7 +66,8 @@ pub fn run(args: Args) -> Result<()> {
     let spec = ModelSpecs::from_flags(&[])?
         .resolve(block)?
         .with_context(|| format!("model `{}` has no spec here", block.name))?;
-    let mut model = hsd_model::load_model(&spec, evaluation.backend)?;
+    let backend = args.backend.unwrap_or(evaluation.backend);
+    let mut model = hsd_model::load_model(&spec, backend)?;
     let data_root = hsd_data::data_root()?;
     let out = args.out.clone().unwrap_or_else(|| {
         if args.profile == "full" {
@@ -204,6 +208,7 @@ pub fn run(args: Args) -> Result<()> {
                 lora: manifest.lora.clone(),
                 train: config,
                 git_commit: git_commit(),
+                backend: Some(backend.name().to_owned()),
             };
             let mut json = serde_json::to_string_pretty(&provenance)?;
             json.push('\n');
