@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # LoRA training throughput, hsd against Hugging Face transformers + PEFT, back to back on one
-# machine. Writes OUT/train.json (default results/speed/train.json) and prints a one-line summary.
+# machine. Writes OUT/train.json (default results/speed/; see HSD_BENCH_BACKEND) and prints a
+# one-line summary.
 #
 #   bench/train_throughput.sh [OUT]
 #
@@ -18,8 +19,8 @@
 #   8 updates (1 warm-up) on real E2E prompts + targets. Its train_log.csv gives, per update,
 #   `tokens` (the update's input tokens, padding left out) and `seconds` (forward, backward and
 #   AdamW; the evaluation after the last update is not in it). hsd tokens/s = sum(tokens) /
-#   sum(seconds) over updates 2..8 (the first is the warm-up).
-# - peer: bench/peft_train_peer.py, 1 untimed + 7 timed steps on batches of 8 sequences of
+#   sum(seconds) over updates 3..8 (the first two warm up: allocator and thread pools settle).
+# - peer: bench/peft_train_peer.py, 2 untimed + 6 timed steps on batches of 8 sequences of
 #   random token ids, each exactly the mean sequence length hsd trained on (sum(tokens) over all
 #   8 updates / (8 * 8), rounded): unpadded, so the peer never computes on padding, while hsd's
 #   length-bucketed batches of real examples may pad the shorter rows (their tokens not counted).
@@ -34,7 +35,9 @@
 # HSD_BENCH_PYTHON: a Python with torch, transformers, peft, gguf and numpy (default:
 # .venv-bench, else $HSD_TCH_VENV or .venv-tch, under the repository root). HSD_BIN: the hsd binary
 # (default: ${CARGO_TARGET_DIR:-target}/release/hsd, built here first). HSD_BENCH_OMP_WAIT_POLICY
-# (default PASSIVE, as bench/run.sh) sets the peer's OMP_WAIT_POLICY.
+# (default PASSIVE, as bench/run.sh) sets the peer's OMP_WAIT_POLICY. HSD_BENCH_BACKEND (default
+# flex) is hsd's backend; any other writes OUT/train-<backend>.json and needs HSD_BIN built with
+# that feature (for tch, with `eval "$(scripts/setup-tch.sh)"` in the shell).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,7 +47,10 @@ export HSD_MODELS="${HSD_MODELS:-$root/models}"
 gguf="$HSD_MODELS/SmolLM2-135M-Instruct.Q4_1.gguf"
 work="$root/target/bench-finetune"
 log="$work/plain/e2e/train_log.csv"
-readonly batch=8 threads=2 rank=8 alpha=16 dropout=0.05 peer_steps=7 peer_warmup=1
+backend="${HSD_BENCH_BACKEND:-flex}"
+report_name="train.json"
+[[ "$backend" == flex ]] || report_name="train-$backend.json"
+readonly batch=8 threads=2 rank=8 alpha=16 dropout=0.05 peer_steps=6 peer_warmup=2 hsd_warmup=2
 
 if [[ -n "${HSD_BENCH_PYTHON:-}" ]]; then
     python="$HSD_BENCH_PYTHON"
@@ -103,28 +109,28 @@ echo "train_throughput: hsd finetune (profile bench)" >&2
 rm -rf "$work"
 load_hsd_before="$(cat /proc/loadavg)"
 RAYON_NUM_THREADS="$threads" "$hsd" finetune "$root/experiments/finetune.toml" --profile bench \
-    --dataset e2e --variant plain --out "$work"
+    --dataset e2e --variant plain --backend "$backend" --out "$work"
 load_hsd_after="$(cat /proc/loadavg)"
 if [[ ! -f "$log" ]]; then
     echo "train_throughput: hsd finetune wrote no $log" >&2
     exit 1
 fi
 
-hsd_stats="$("$python" - "$log" "$batch" <<'EOF'
+hsd_stats="$("$python" - "$log" "$batch" "$hsd_warmup" <<'EOF'
 import csv, json, sys
 
-path, batch = sys.argv[1], int(sys.argv[2])
+path, batch, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with open(path) as f:
     rows = [r for r in csv.DictReader(f)]
-if len(rows) < 2:
-    sys.exit(f"train_throughput: {path} has {len(rows)} updates, need at least 2")
+if len(rows) <= warmup:
+    sys.exit(f"train_throughput: {path} has {len(rows)} updates, need more than {warmup}")
 tokens = [int(r["tokens"]) for r in rows]
 seconds = [float(r["seconds"]) for r in rows]
-timed_tokens, timed_seconds = sum(tokens[1:]), sum(seconds[1:])
+timed_tokens, timed_seconds = sum(tokens[warmup:]), sum(seconds[warmup:])
 print(json.dumps({
     "tokens_per_s": timed_tokens / timed_seconds,
     "steps": len(rows),
-    "timed_steps": len(rows) - 1,
+    "timed_steps": len(rows) - warmup,
     "mean_seq_len": sum(tokens) / (batch * len(rows)),
     "peer_seq_len": round(sum(tokens) / (batch * len(rows))),
     "timed_tokens": timed_tokens,
@@ -147,13 +153,13 @@ load_peer_after="$(cat /proc/loadavg)"
 
 hsd_version="$("$hsd" --version)"
 git_commit="$(git -C "$root" rev-parse HEAD)"
-"$python" - "$out/train.json" "$bandwidth" "$hsd_stats" "$work/peer.json" "$hsd_version" \
+"$python" - "$out/$report_name" "$bandwidth" "$hsd_stats" "$work/peer.json" "$hsd_version" \
     "$git_commit" "$load_hsd_before" "$load_hsd_after" "$load_peer_before" "$load_peer_after" \
-    "$threads" "$batch" "$rank" "$alpha" "$dropout" <<'EOF'
+    "$threads" "$batch" "$rank" "$alpha" "$dropout" "$backend" <<'EOF'
 import json, os, sys
 
 (path, bandwidth, hsd_stats, peer_path, hsd_version, git_commit, load_hsd_before, load_hsd_after,
- load_peer_before, load_peer_after, threads, batch, rank, alpha, dropout) = sys.argv[1:]
+ load_peer_before, load_peer_after, threads, batch, rank, alpha, dropout, backend) = sys.argv[1:]
 cpu = "unknown"
 with open("/proc/cpuinfo") as f:
     for line in f:
@@ -170,7 +176,7 @@ report = {
                       "targets": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                   "down_proj"]},
              "batch": int(batch), "threads": int(threads)},
-    "hsd": {**hsd, "version": hsd_version, "git_commit": git_commit,
+    "hsd": {**hsd, "backend": backend, "version": hsd_version, "git_commit": git_commit,
             "data": "E2E dev prompts + targets (finetune.toml profile bench), logits on target "
                     "positions only",
             "load_avg": {"before": loads(load_hsd_before), "after": loads(load_hsd_after)}},
@@ -187,7 +193,7 @@ with open(path, "w") as f:
     f.write(json.dumps(report, indent=1) + "\n")
 m = report["machine"]
 print(f"train throughput ({m['cpu']}, {m['cores']} cores, {m['read_bandwidth_gb_s']:.1f} GB/s "
-      f"read): hsd {hsd['tokens_per_s']:.1f} tok/s (mean seq {hsd['mean_seq_len']:.1f}), "
+      f"read): hsd ({backend}) {hsd['tokens_per_s']:.1f} tok/s (mean seq {hsd['mean_seq_len']:.1f}), "
       f"HF+PEFT {peer['tokens_per_s']:.1f} tok/s (seq {peer['seq_len']}), "
       f"ratio {report['ratio']:.2f} -> {path}")
 EOF

@@ -243,11 +243,12 @@ def main():
     report = {
         "pass": not failures,
         "failures": failures,
-        "adapter": str(adapter),
+        # Relative to the repository when inside it, so reports do not name this machine.
+        "adapter": str(adapter.relative_to(REPO)) if adapter.is_relative_to(REPO) else str(adapter),
         "adapter_sha256": sha256(adapter / "adapter_model.safetensors"),
         "adapter_config_sha256": sha256(adapter / "adapter_config.json"),
         "adapter_tensors": tensor_info,
-        "gguf": str(gguf),
+        "gguf": gguf.name,
         "gguf_sha256": sha256(gguf),
         "tolerance": {"relative": args.tolerance, "absolute_below_1": args.tolerance},
         "discriminating": discriminating,

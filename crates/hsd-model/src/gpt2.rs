@@ -10,7 +10,7 @@ use crate::ModelError;
 use crate::arch::{Architecture, Block};
 use crate::attention::{Attention, AttentionShape, LayerStep};
 use crate::layers::{LayerNorm, Linear, VocabMatrix, transpose};
-use crate::lora::LoraSite;
+use crate::lora_term::LoraSite;
 use crate::mlp::{Activation, Mlp};
 use crate::rope::Rope;
 use crate::weight_scope::WeightScope;

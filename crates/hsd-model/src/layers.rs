@@ -5,7 +5,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::ModelError;
-use crate::lora::{LoraSite, LoraTerm};
+use crate::lora_term::{LoraSite, LoraTerm};
 use crate::weight_scope::WeightScope;
 
 /// The largest vocabulary chunk in bytes: the wgpu Mesa CPU driver caps a buffer at 128 MiB,

@@ -31,6 +31,7 @@ mod layers;
 mod llama;
 mod loader;
 mod lora;
+mod lora_term;
 mod mlp;
 mod phi;
 mod rope;

@@ -4,7 +4,6 @@
 //! Training installs the factors on the projections they adapt ([`Decoder::set_lora`]), so
 //! that the forward pass, skip plans included, is the decoder's own; decoding folds them into
 //! the weights once ([`Decoder::merge_lora`]) and pays nothing per token.
-
 use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -13,71 +12,8 @@ use crate::ModelError;
 use crate::arch::Architecture;
 use crate::decoder::{Decoder, Model};
 use crate::layers::Linear;
-use crate::weight_scope::WeightScope;
+use crate::lora_term::{LoraSite, LoraTerm, module_seed};
 use crate::weights::{HostTensor, PeftAdapter};
-
-/// Where a projection sits in the Hugging Face module tree: the module's dotted name and,
-/// for a block of a fused module (GPT-2's `c_attn` holds q, k and v), which rows it holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct LoraSite {
-    pub(crate) module: String,
-    pub(crate) rows: Option<RowBlock>,
-}
-
-/// Rows `start..start + len` of a fused module's `total` output rows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RowBlock {
-    pub(crate) start: usize,
-    pub(crate) total: usize,
-}
-
-impl LoraSite {
-    /// The whole module at `scope`.
-    pub(crate) fn whole(scope: &WeightScope<'_>) -> Self {
-        Self {
-            module: scope.prefix().to_string(),
-            rows: None,
-        }
-    }
-
-    /// Rows `start..` of the `total`-row module at `scope`.
-    pub(crate) fn rows(scope: &WeightScope<'_>, start: usize, total: usize) -> Self {
-        Self {
-            module: scope.prefix().to_string(),
-            rows: Some(RowBlock { start, total }),
-        }
-    }
-}
-
-/// The LoRA term installed on one projection while training.
-#[derive(Clone, Debug)]
-pub(crate) struct LoraTerm {
-    /// `[rank, in]`.
-    a: Tensor<2>,
-    /// `[out, rank]`: this projection's rows of the module's B.
-    b: Tensor<2>,
-    scale: f64,
-    /// The probability of zeroing an input of the LoRA path (PEFT's `lora_dropout`).
-    dropout: f64,
-    /// The seed of this module's dropout mask ([`Decoder::seed_lora_dropout`]).
-    mask_seed: u64,
-}
-
-impl LoraTerm {
-    /// `scale * dropout(x) A^T B^T` for rows `x` (`[N, in]`).
-    pub(crate) fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let x = if self.dropout > 0.0 {
-            let mask = dropout_mask(self.mask_seed, x.dims(), 1.0 - self.dropout);
-            let mask = Tensor::<2>::from_data(mask, &x.device());
-            x * mask
-        } else {
-            x
-        };
-        x.matmul(self.a.clone().transpose())
-            .matmul(self.b.clone().transpose())
-            * self.scale
-    }
-}
 
 /// A module LoRA can adapt: its Hugging Face name (`model.layers.0.self_attn.q_proj`) and the
 /// widths of its whole weight.
@@ -282,82 +218,10 @@ fn host_matrix(t: &HostTensor, module: &str, device: &Device) -> Result<Tensor<2
     }
 }
 
-/// `seed` mixed with an FNV-1a hash of the module name.
-fn module_seed(seed: u64, module: &str) -> u64 {
-    let hash = module.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    splitmix64(&mut (seed ^ hash))
-}
-
-/// SplitMix64 (Steele, Lea and Flood, 2014): one 64-bit draw per call.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Inverted dropout's multiplier for `dims`: `1 / keep` with probability `keep`, else 0.
-/// Each 64-bit SplitMix64 draw decides two entries (32 bits each). Made on the host: the
-/// backend's generic Bernoulli sampler (ChaCha20, one call per entry) took a seventh of a
-/// training step.
-fn dropout_mask(seed: u64, dims: [usize; 2], keep: f64) -> TensorData {
-    let len = dims[0] * dims[1];
-    let threshold = (keep * 2f64.powi(32)).round() as u64;
-    let kept = (1.0 / keep) as f32;
-    let entry = |bits: u64| if bits < threshold { kept } else { 0.0 };
-    let mut state = seed;
-    let mut mask = Vec::with_capacity(len + 1);
-    while mask.len() < len {
-        let draw = splitmix64(&mut state);
-        mask.push(entry(draw & 0xffff_ffff));
-        mask.push(entry(draw >> 32));
-    }
-    mask.truncate(len);
-    TensorData::new(mask, dims)
-}
-
 /// The rows of a module's B that belong to one projection of `out` rows.
 fn rows_of(b: &Tensor<2>, site: &LoraSite, out: usize) -> Tensor<2> {
     match site.rows {
         Some(rows) => b.clone().narrow(0, rows.start, out),
         None => b.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entries(mask: &TensorData) -> Vec<f32> {
-        mask.try_to_vec::<f32>().unwrap()
-    }
-
-    #[test]
-    fn a_dropout_mask_keeps_its_share_at_one_over_keep() {
-        let keep = 0.95;
-        let mask = entries(&dropout_mask(7, [400, 577], keep));
-        assert_eq!(mask.len(), 400 * 577);
-        let kept = mask.iter().filter(|&&m| m != 0.0).count() as f64;
-        assert!(mask.iter().all(|&m| m == 0.0 || m == (1.0 / keep) as f32));
-        // 4 standard deviations of a binomial share over 230,800 draws.
-        let n = mask.len() as f64;
-        let sigma = (keep * (1.0 - keep) / n).sqrt();
-        assert!((kept / n - keep).abs() < 4.0 * sigma, "kept {}", kept / n);
-        // Odd widths use both halves of every draw but the last.
-        assert_eq!(entries(&dropout_mask(7, [1, 3], 0.5)).len(), 3);
-    }
-
-    #[test]
-    fn dropout_masks_follow_the_seed_and_the_module() {
-        let mask = |seed| entries(&dropout_mask(seed, [64, 64], 0.5));
-        assert_eq!(mask(3), mask(3));
-        assert_ne!(mask(3), mask(4));
-        let q = module_seed(3, "model.layers.0.self_attn.q_proj");
-        let k = module_seed(3, "model.layers.0.self_attn.k_proj");
-        assert_ne!(q, k);
-        assert_eq!(q, module_seed(3, "model.layers.0.self_attn.q_proj"));
     }
 }
