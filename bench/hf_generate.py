@@ -22,6 +22,8 @@ import transformers
 from transformers import AutoModelForCausalLM
 from transformers.generation.streamers import BaseStreamer
 
+from proc_stats import load_avg, status_kb
+
 REPO = Path(__file__).resolve().parent.parent
 # The same model folder as hsd's: HSD_MODELS, else the repository's models/.
 DEFAULT_MODEL = (
@@ -41,19 +43,6 @@ class StepClock(BaseStreamer):
 
     def end(self):
         self.ended = time.perf_counter()
-
-
-def status_kb(field):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field} line")
-
-
-def load_avg():
-    with open("/proc/loadavg") as f:
-        return [float(x) for x in f.read().split()[:3]]
 
 
 def generate_once(model, input_ids, new_tokens):
