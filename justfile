@@ -67,41 +67,20 @@ paper:
 # paper/figures/speed_*.{png,svg}.
 # Decode speed against HF transformers on the same GGUF, and HSD's skip speed-ups.
 bench: setup
-    #!/usr/bin/env bash
-    set -euo pipefail
-    python="${HSD_BENCH_PYTHON:-.venv-bench/bin/python}"
-    if ! "$python" -c 'import torch, transformers, gguf' 2>/dev/null; then
-        python3 -m venv .venv-bench
-        .venv-bench/bin/pip install --quiet --disable-pip-version-check torch==2.9.0 transformers gguf accelerate
-        python=.venv-bench/bin/python
-    fi
-    HSD_BENCH_PYTHON="$python" bench/run.sh
+    python="$(scripts/bench-python.sh torch transformers gguf)" && HSD_BENCH_PYTHON="$python" bench/run.sh
 
 # The peer needs torch 2.9.0, transformers, peft and gguf in a venv (HSD_BENCH_PYTHON,
 # default .venv-bench, made here when missing). Writes results/speed/train.json.
 # LoRA training tokens/s, `hsd finetune` against transformers + PEFT, back to back.
 bench-train: setup
-    #!/usr/bin/env bash
-    set -euo pipefail
-    python="${HSD_BENCH_PYTHON:-.venv-bench/bin/python}"
-    if ! "$python" -c 'import torch, transformers, peft, gguf' 2>/dev/null; then
-        python3 -m venv .venv-bench
-        .venv-bench/bin/pip install --quiet --disable-pip-version-check torch==2.9.0 transformers peft gguf accelerate
-        python=.venv-bench/bin/python
-    fi
-    HSD_BENCH_PYTHON="$python" bench/train_throughput.sh
+    python="$(scripts/bench-python.sh torch transformers peft gguf)" && HSD_BENCH_PYTHON="$python" bench/train_throughput.sh
 
 # Needs the bench venv (see bench-train). Writes results/adapters/peft-check-<variant>-<dataset>.json.
 # PEFT loads every committed adapter onto the same base and gives hsd's logits.
 check-adapters: setup
     #!/usr/bin/env bash
     set -euo pipefail
-    python="${HSD_BENCH_PYTHON:-.venv-bench/bin/python}"
-    if ! "$python" -c 'import torch, transformers, peft, gguf' 2>/dev/null; then
-        python3 -m venv .venv-bench
-        .venv-bench/bin/pip install --quiet --disable-pip-version-check torch==2.9.0 transformers peft gguf accelerate
-        python=.venv-bench/bin/python
-    fi
+    python="$(scripts/bench-python.sh torch transformers peft gguf)"
     mkdir -p results/adapters
     for config in adapters/*/*/adapter_config.json; do
         dir="$(dirname "$config")"

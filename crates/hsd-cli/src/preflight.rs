@@ -1,6 +1,7 @@
 //! Checks before work: every dataset file, prompt template, few-shot pool, metric (METEOR's
-//! WordNet) and model file a sweep will read is opened and parsed before the first token is decoded, so a bad input
-//! late in the manifest fails in seconds instead of after the datasets before it have run.
+//! WordNet) and model file a sweep will read is opened and parsed before the first token is
+//! decoded, so a bad input late in the manifest fails in seconds instead of after the datasets
+//! before it have run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -4,6 +4,7 @@
 //! Training installs the factors on the projections they adapt ([`Decoder::set_lora`]), so
 //! that the forward pass, skip plans included, is the decoder's own; decoding folds them into
 //! the weights once ([`Decoder::merge_lora`]) and pays nothing per token.
+
 use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor, TensorData};

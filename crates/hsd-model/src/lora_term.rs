@@ -2,6 +2,8 @@
 //! tree, its factors, and its dropout. [`crate::lora`] installs, seeds and merges them.
 
 use burn::tensor::{Tensor, TensorData};
+use rand_xoshiro::SplitMix64;
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
 
 use crate::weight_scope::WeightScope;
 
@@ -73,16 +75,7 @@ pub(crate) fn module_seed(seed: u64, module: &str) -> u64 {
     let hash = module.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     });
-    splitmix64(&mut (seed ^ hash))
-}
-
-/// SplitMix64 (Steele, Lea and Flood, 2014): one 64-bit draw per call.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    SplitMix64::seed_from_u64(seed ^ hash).next_u64()
 }
 
 /// Inverted dropout's multiplier for `dims`: `1 / keep` with probability `keep`, else 0.
@@ -94,10 +87,10 @@ fn dropout_mask(seed: u64, dims: [usize; 2], keep: f64) -> TensorData {
     let threshold = (keep * 2f64.powi(32)).round() as u64;
     let kept = (1.0 / keep) as f32;
     let entry = |bits: u64| if bits < threshold { kept } else { 0.0 };
-    let mut state = seed;
+    let mut rng = SplitMix64::seed_from_u64(seed);
     let mut mask = Vec::with_capacity(len + 1);
     while mask.len() < len {
-        let draw = splitmix64(&mut state);
+        let draw = rng.next_u64();
         mask.push(entry(draw & 0xffff_ffff));
         mask.push(entry(draw >> 32));
     }
