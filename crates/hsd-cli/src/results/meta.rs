@@ -143,32 +143,10 @@ pub fn hex_sha256(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
-/// The checked-out commit, read from `.git` without running git; `None` outside a checkout.
+/// The commit this binary was built from (`-dirty` when the tree had uncommitted changes to
+/// tracked files), embedded by `build.rs`; `None` for a build outside a git checkout.
 pub fn git_commit() -> Option<String> {
-    let mut dir = std::env::current_dir().ok()?;
-    loop {
-        let git = dir.join(".git");
-        if git.is_dir() {
-            let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
-            return match head.trim().strip_prefix("ref: ") {
-                Some(reference) => std::fs::read_to_string(git.join(reference))
-                    .ok()
-                    .map(|c| c.trim().to_owned())
-                    .or_else(|| {
-                        let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
-                        packed
-                            .lines()
-                            .find(|l| l.ends_with(reference))
-                            .and_then(|l| l.split_whitespace().next())
-                            .map(str::to_owned)
-                    }),
-                None => Some(head.trim().to_owned()),
-            };
-        }
-        if !dir.pop() {
-            return None;
-        }
-    }
+    option_env!("HSD_BUILD_COMMIT").map(str::to_owned)
 }
 
 #[cfg(test)]
