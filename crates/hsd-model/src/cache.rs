@@ -201,4 +201,29 @@ impl Cache {
     pub(crate) fn advance(&mut self, count: usize) {
         self.len += count;
     }
+
+    /// Rolls the cache back to its first `len` slots: later slots lose their K/V at every layer
+    /// and the next forward writes from slot `len`. Speculative decoding drops rejected drafts
+    /// this way. Growing is not rolling back: a `len` beyond [`Self::len`] is an error.
+    pub fn truncate(&mut self, len: usize) -> Result<(), crate::ModelError> {
+        if len > self.len {
+            return Err(crate::ModelError::Batch(format!(
+                "cannot roll a cache of {} slots back to {len}",
+                self.len
+            )));
+        }
+        let capacity = self.capacity;
+        for kv in &mut self.layers {
+            for row in 0..self.batch {
+                kv.valid[row * capacity + len..(row + 1) * capacity].fill(false);
+            }
+            kv.has_holes = self
+                .padding
+                .iter()
+                .enumerate()
+                .any(|(row, &pad)| (pad..len).any(|slot| !kv.valid[row * capacity + slot]));
+        }
+        self.len = len;
+        Ok(())
+    }
 }

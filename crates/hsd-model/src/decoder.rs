@@ -269,6 +269,43 @@ impl Decoder {
         ))
     }
 
+    /// The verify pass of speculative decoding: runs every layer over `chunk` (per row, the
+    /// same number of new tokens, fed at the cache's next slots; causal inside the chunk) and
+    /// returns, for each row and chunk position, the full model's greedy next token.
+    pub fn verify(
+        &self,
+        cache: &mut Cache,
+        chunk: &[Vec<u32>],
+    ) -> Result<Vec<Vec<u32>>, ModelError> {
+        if chunk.len() != cache.batch() {
+            return Err(ModelError::Batch(format!(
+                "a chunk of {} rows for a batch of {}",
+                chunk.len(),
+                cache.batch()
+            )));
+        }
+        let count = chunk[0].len();
+        if count == 0 || chunk.iter().any(|row| row.len() != count) {
+            return Err(ModelError::Batch(
+                "verify needs the same number (>= 1) of tokens in every row".into(),
+            ));
+        }
+        if cache.len() + count > cache.capacity() {
+            return Err(ModelError::Batch(format!(
+                "{count} tokens do not fit a cache holding {} of {} slots",
+                cache.len(),
+                cache.capacity()
+            )));
+        }
+        let ids: Vec<u32> = chunk.concat();
+        let layers = self.shapes().layers;
+        let (h, _) = self.forward(&ids, cache, &LayerPlan::full(layers), None, None)?;
+        let [b, t, d] = h.dims();
+        let logits = with_arch!(&self.model, arch => arch.head(h.reshape([b * t, d])));
+        let greedy = Logits(logits).argmax()?;
+        Ok(greedy.chunks_exact(count).map(<[u32]>::to_vec).collect())
+    }
+
     pub(crate) fn forward(
         &self,
         ids: &[u32],

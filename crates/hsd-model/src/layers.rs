@@ -5,6 +5,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::ModelError;
+use crate::kernels::weight_product;
 use crate::lora_term::{LoraSite, LoraTerm};
 use crate::weight_scope::WeightScope;
 
@@ -29,21 +30,6 @@ pub(crate) fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
         }
     }
     out
-}
-
-/// Up to this many input rows (tokens in a pass) a weight product runs as `(W x^T)^T`, above it
-/// as `x W^T`. With few rows, as in a decode step, putting the long output axis on gemm's row
-/// axis lets Flex tile and stream the weights 1.5-3x faster; with many, as in a prefill, the
-/// plain order is up to 1.5x faster (`bench/README.md` has the measurements).
-const WEIGHT_FIRST_MAX_ROWS: usize = 64;
-
-/// `W x^T` or `x W^T` as `[rows, out]`, whichever order is faster for `x`'s row count.
-fn weight_product(weight: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
-    if x.dims()[0] <= WEIGHT_FIRST_MAX_ROWS {
-        weight.matmul(x.transpose()).transpose()
-    } else {
-        x.matmul(weight.transpose())
-    }
 }
 
 /// `y = x W^T + b`, with `W` stored `[out, in]` as in PyTorch, plus a LoRA term while one is

@@ -1,9 +1,10 @@
-//! `hsd generate`: a greedy continuation of one prompt, optionally under a skip strategy.
+//! `hsd generate`: a greedy continuation of one prompt, optionally under a skip strategy, or
+//! losslessly with the strategy drafting for the full model (`--speculative K`).
 
 use anyhow::Result;
 use hsd_model::chat::ChatMessage;
 use hsd_model::tokenizer::PromptMode;
-use hsd_model::{Backend, GenerateConfig, LoadedModel};
+use hsd_model::{Backend, GenerateConfig, GenerationBatch, LoadedModel, SpeculativeConfig};
 use hsd_skip::StrategyConfig;
 use serde_json::json;
 
@@ -30,7 +31,16 @@ pub struct Args {
     /// A LoRA adapter directory (PEFT layout, e.g. adapters/plain/e2e) merged into the model.
     #[arg(long)]
     adapter: Option<std::path::PathBuf>,
-    /// Print token ids, layers per token, skip ratio and tokens/s as JSON.
+    /// Decode losslessly: the strategy drafts K tokens per round and the full model verifies
+    /// them, so the text is vanilla greedy decoding's.
+    #[arg(long, value_name = "K")]
+    speculative: Option<usize>,
+    /// With --speculative: let K grow on full acceptance and shrink on early rejection (up to
+    /// 2K).
+    #[arg(long, requires = "speculative")]
+    adaptive: bool,
+    /// Print token ids, layers per token, skip ratio and tokens/s as JSON (with --speculative,
+    /// also acceptance_rate, mean_accepted and draft_layers_per_token).
     #[arg(long)]
     json: bool,
 }
@@ -59,9 +69,31 @@ pub fn run(args: Args) -> Result<()> {
         eos_ids: tokenizer.eos_ids().to_vec(),
         pad_id: tokenizer.pad_id().unwrap_or(0),
     };
-    let out = model
-        .decoder
-        .generate(std::slice::from_ref(&ids), strategy.as_mut(), &config)?;
+    let speculative = args.speculative.map(|k| {
+        if args.adaptive {
+            SpeculativeConfig::adaptive(k)
+        } else {
+            SpeculativeConfig::fixed(k)
+        }
+    });
+    let prompts = std::slice::from_ref(&ids);
+    let (out, stats): (GenerationBatch, _) = match &speculative {
+        Some(speculative) => {
+            let out = model.decoder.generate_speculative(
+                prompts,
+                strategy.as_mut(),
+                &config,
+                speculative,
+            )?;
+            (out.generation, Some(out.stats))
+        }
+        None => (
+            model
+                .decoder
+                .generate(prompts, strategy.as_mut(), &config)?,
+            None,
+        ),
+    };
     let generation = &out.rows[0];
     let text = tokenizer.decode(&generation.tokens, true)?;
     if !args.json {
@@ -72,7 +104,7 @@ pub fn run(args: Args) -> Result<()> {
     let ran: usize = layers_per_token.iter().sum();
     let skip_ratio = 1.0 - ran as f64 / (layers * layers_per_token.len().max(1)) as f64;
     let decoded_after_first = generation.tokens.len().saturating_sub(1);
-    let report = json!({
+    let mut report = json!({
         "model": model.source,
         "strategy": args.strategy,
         "prompt_ids": ids,
@@ -85,6 +117,19 @@ pub fn run(args: Args) -> Result<()> {
         "decode_s": out.decode_time.as_secs_f64(),
         "decode_tokens_per_s": decoded_after_first as f64 / out.decode_time.as_secs_f64().max(f64::EPSILON),
     });
+    if let (Some(speculative), Some(stats)) = (speculative, stats) {
+        report["speculative"] = json!({
+            "draft_tokens": speculative.draft_tokens,
+            "adaptive": speculative.adaptive,
+            "max_draft_tokens": speculative.max_draft_tokens,
+            "acceptance_rate": stats.acceptance_rate(),
+            "mean_accepted": stats.mean_accepted(),
+            "draft_layers_per_token": stats.draft_layers_per_token(),
+            "rounds": stats.rounds,
+            "draft_s": stats.draft_time.as_secs_f64(),
+            "verify_s": stats.verify_time.as_secs_f64(),
+        });
+    }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -6,6 +6,9 @@
 //! work is fixed and `bench/hf_generate.py` can repeat it token for token from `--prompts-out`.
 //! Throughputs count tokens over all rows; decode covers the steps after the first generated
 //! token (which the prompt's forward pass yields), and FLOPs are counted over the same steps.
+//! With `--speculative K` the strategy drafts for the full model instead (see `speculative`).
+
+mod speculative;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,10 +16,15 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use hsd_data::{DatasetName, DatasetSpec, Example, Source, Split};
 use hsd_model::tokenizer::TextTokenizer;
-use hsd_model::{Backend, Batch, Cache, Decoder, GenerateConfig, GenerationBatch, Logits};
+use hsd_model::{
+    Backend, Batch, Cache, Decoder, GenerateConfig, GenerationBatch, Logits, SpeculativeConfig,
+    SpeculativeStats,
+};
 use hsd_skip::{Flops, ModelShapes, SkipStats, StrategyConfig};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use speculative::{SpeculativeMeasure, SpeculativeReport, checked_speculative_decode};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -43,6 +51,13 @@ pub struct Args {
     /// A strategy knob, `key=value`; repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE", requires = "strategy")]
     settings: Vec<String>,
+    /// Decode losslessly: the strategy drafts K tokens a round and the full model verifies
+    /// them; reports acceptance and the speed-up over vanilla with its prediction.
+    #[arg(long, value_name = "K", requires = "strategy")]
+    speculative: Option<usize>,
+    /// With --speculative: K grows on full acceptance and shrinks on early rejection.
+    #[arg(long, requires = "speculative")]
+    adaptive: bool,
     /// Timed repetitions per batch size; the medians are reported.
     #[arg(long, default_value_t = 5)]
     repetitions: usize,
@@ -90,6 +105,8 @@ struct BatchReport {
     lm_head_share: f64,
     #[serde(flatten)]
     strategy: Option<StrategyReport>,
+    #[serde(flatten)]
+    speculative: Option<SpeculativeReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -282,6 +299,9 @@ struct Samples {
     prefill: Vec<f64>,
     full_decode: Vec<f64>,
     strategy_decode: Vec<f64>,
+    /// Vanilla decode seconds summed over the timed repetitions.
+    full_s: f64,
+    speculative: SpeculativeStats,
 }
 
 struct Bench<'a> {
@@ -289,9 +309,62 @@ struct Bench<'a> {
     args: &'a Args,
     model: String,
     strategy: Option<StrategyConfig>,
+    speculative: Option<SpeculativeConfig>,
+}
+
+/// The strategy's decode of one repetition: skipping layers, or drafting for the full model.
+enum Decoded {
+    Skipped(GenerationBatch),
+    Speculative(GenerationBatch, SpeculativeStats),
+}
+
+impl Decoded {
+    fn generation(&self) -> &GenerationBatch {
+        match self {
+            Decoded::Skipped(out) | Decoded::Speculative(out, _) => out,
+        }
+    }
+}
+
+/// The speculative tokens must be vanilla's, row for row.
+fn ensure_lossless(speculative: &GenerationBatch, vanilla: &GenerationBatch) -> Result<()> {
+    for (row, (ours, theirs)) in speculative.rows.iter().zip(&vanilla.rows).enumerate() {
+        if let Some(at) = (0..ours.tokens.len().max(theirs.tokens.len()))
+            .find(|&i| ours.tokens.get(i) != theirs.tokens.get(i))
+        {
+            bail!(
+                "row {row}: speculative decoding left vanilla's tokens at position {at} \
+                 ({} tokens, vanilla {})",
+                ours.tokens.len(),
+                theirs.tokens.len()
+            );
+        }
+    }
+    Ok(())
 }
 
 impl Bench<'_> {
+    fn strategy_decode(
+        &self,
+        prefill: (Logits, Cache),
+        config: &StrategyConfig,
+        generate: &GenerateConfig,
+    ) -> Result<Decoded> {
+        Ok(match &self.speculative {
+            Some(speculative) => {
+                let (out, stats) = checked_speculative_decode(
+                    self.decoder,
+                    prefill,
+                    config,
+                    generate,
+                    speculative,
+                )?;
+                Decoded::Speculative(out, stats)
+            }
+            None => Decoded::Skipped(checked_decode(self.decoder, prefill, config, generate)?),
+        })
+    }
+
     fn run_batch(&self, prompts: &[Vec<u32>]) -> Result<BatchReport> {
         let args = self.args;
         let batch = prompts.len();
@@ -305,10 +378,12 @@ impl Bench<'_> {
         let shapes = self.decoder.shapes();
         let mut samples = Samples::default();
         let mut accounts = None;
+        // Room for the last round's drafts beyond the budget; vanilla never writes there.
+        let room = self.speculative.map_or(0, |s| s.max_draft_tokens);
         for repetition in 0..args.warmup + args.repetitions {
             let timed = repetition >= args.warmup;
             let started = Instant::now();
-            let prefill = self.decoder.prefill(&batch_ids, args.new_tokens)?;
+            let prefill = self.decoder.prefill(&batch_ids, args.new_tokens + room)?;
             let prefill_s = started.elapsed().as_secs_f64();
             // Both decodes start from this prefill: the first from a copy, whose first cache
             // write clones the buffers, the second from the original. Alternating the order
@@ -319,29 +394,38 @@ impl Bench<'_> {
                     None,
                 ),
                 Some(config) if repetition % 2 == 1 => {
-                    let skipped = checked_decode(self.decoder, prefill.clone(), config, &generate)?;
+                    let skipped = self.strategy_decode(prefill.clone(), config, &generate)?;
                     let vanilla = checked_decode(self.decoder, prefill, &full, &generate)?;
                     (vanilla, Some(skipped))
                 }
                 Some(config) => {
                     let vanilla = checked_decode(self.decoder, prefill.clone(), &full, &generate)?;
-                    let skipped = checked_decode(self.decoder, prefill, config, &generate)?;
+                    let skipped = self.strategy_decode(prefill, config, &generate)?;
                     (vanilla, Some(skipped))
                 }
             };
+            if let Some(Decoded::Speculative(out, _)) = &skipped {
+                ensure_lossless(out, &vanilla)?;
+            }
             if !timed {
                 continue;
             }
             samples.prefill.push(prefill_s);
             samples.full_decode.push(vanilla.decode_time.as_secs_f64());
-            if let Some(out) = &skipped {
-                samples.strategy_decode.push(out.decode_time.as_secs_f64());
+            samples.full_s += vanilla.decode_time.as_secs_f64();
+            if let Some(decoded) = &skipped {
+                samples
+                    .strategy_decode
+                    .push(decoded.generation().decode_time.as_secs_f64());
+            }
+            if let Some(Decoded::Speculative(_, stats)) = &skipped {
+                samples.speculative.absorb(stats);
             }
             if accounts.is_none() {
                 let vanilla_account = DecodeAccount::of(shapes, &vanilla)?;
                 let skipped_account = skipped
                     .as_ref()
-                    .map(|out| DecodeAccount::of(shapes, out))
+                    .map(|decoded| DecodeAccount::of(shapes, decoded.generation()))
                     .transpose()?;
                 accounts = Some((vanilla_account, skipped_account));
             }
@@ -351,8 +435,22 @@ impl Bench<'_> {
         let prefill_s = median(&samples.prefill).context("no prefill sample")?;
         let full_decode_s = median(&samples.full_decode).context("no decode sample")?;
         let decoded = (batch * args.new_tokens.saturating_sub(1)) as f64;
+        let speculative = match (&self.strategy, &self.speculative) {
+            (Some(config), Some(speculative)) => Some(SpeculativeReport::new(SpeculativeMeasure {
+                strategy: config,
+                knobs: config.solved_knobs(shapes.layers, args.new_tokens)?,
+                config: speculative,
+                stats: &samples.speculative,
+                full_steps: args.repetitions * args.new_tokens.saturating_sub(1),
+                full_s: samples.full_s,
+                full_decode_s,
+                decode_s: median(&samples.strategy_decode).context("no strategy sample")?,
+                decoded_tokens: decoded,
+            })),
+            _ => None,
+        };
         let strategy = match (&self.strategy, skipped_account) {
-            (Some(config), Some(account)) => {
+            (Some(config), Some(account)) if speculative.is_none() => {
                 let decode_s = median(&samples.strategy_decode).context("no strategy sample")?;
                 let flops_ratio = account.flops_ratio();
                 let speedup = ratio(full_decode_s, decode_s);
@@ -372,7 +470,8 @@ impl Bench<'_> {
             }
             _ => None,
         };
-        let decode_s = strategy
+        let decode_s = self
+            .strategy
             .as_ref()
             .and_then(|_| median(&samples.strategy_decode))
             .unwrap_or(full_decode_s);
@@ -393,6 +492,7 @@ impl Bench<'_> {
             load_avg: load_avg()?,
             lm_head_share: vanilla_account.lm_head_share(),
             strategy,
+            speculative,
         })
     }
 }
@@ -406,6 +506,9 @@ fn print_text(report: &BatchReport) {
         report.peak_rss_mb,
         report.load_avg[0]
     );
+    if let Some(s) = &report.speculative {
+        s.print();
+    }
     if let Some(s) = &report.strategy {
         println!(
             "           {}: skip ratio {:.3}, FLOPs ratio {:.3} (predicts {:.2}x, Amdahl {:.2}x), \
@@ -441,6 +544,10 @@ pub fn run(args: Args) -> Result<()> {
         "--new-tokens must be at least 2 (the first comes from the prefill)"
     );
     ensure!(args.repetitions > 0, "--repetitions must be positive");
+    ensure!(
+        args.speculative != Some(0),
+        "--speculative needs at least one draft token"
+    );
     let strategy = args
         .strategy
         .as_deref()
@@ -459,6 +566,13 @@ pub fn run(args: Args) -> Result<()> {
         args: &args,
         model: model.source.spec.clone(),
         strategy,
+        speculative: args.speculative.map(|k| {
+            if args.adaptive {
+                SpeculativeConfig::adaptive(k)
+            } else {
+                SpeculativeConfig::fixed(k)
+            }
+        }),
     };
     for &batch in &args.batch {
         let report = bench
@@ -620,6 +734,8 @@ mod tests {
             new_tokens: 8,
             strategy: Some("hsd".into()),
             settings: vec!["target_skip_ratio=0.5".into()],
+            speculative: None,
+            adaptive: false,
             repetitions: 1,
             warmup: 0,
             prompts_out: None,
@@ -633,6 +749,7 @@ mod tests {
             args: &args,
             model: "smollm2-135m".into(),
             strategy: Some(StrategyConfig::from_settings("hsd", &args.settings).unwrap()),
+            speculative: None,
         };
         let report = bench.run_batch(&prompts.rows).unwrap();
         let json = serde_json::to_value(&report).unwrap();

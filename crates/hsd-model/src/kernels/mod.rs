@@ -1,0 +1,29 @@
+//! CPU kernels the Flex backend lacks, behind one seam: [`weight_product`] computes `x W^T` for
+//! the model's linear layers and takes a kernel here when one fits, burn's matmul otherwise.
+//! Other backends, and autodiff tensors in training, always take burn's path.
+
+#[cfg(feature = "flex")]
+mod few_rows;
+
+use burn::tensor::Tensor;
+
+/// Up to this many input rows (tokens in a pass) a weight product runs as `(W x^T)^T`, above it
+/// as `x W^T`. With few rows, as in a decode step, putting the long output axis on gemm's row
+/// axis lets Flex tile and stream the weights 1.5-3x faster; with many, as in a prefill, the
+/// plain order is up to 1.5x faster (`bench/README.md` has the measurements).
+const WEIGHT_FIRST_MAX_ROWS: usize = 64;
+
+/// `x W^T` as `[rows, out]` for `W` stored `[out, in]`, with whichever kernel is fastest for
+/// `x`'s row count on `x`'s backend.
+pub(crate) fn weight_product(weight: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
+    let rows = x.dims()[0];
+    #[cfg(feature = "flex")]
+    if let Some(y) = few_rows::product(&weight, &x) {
+        return y;
+    }
+    if rows <= WEIGHT_FIRST_MAX_ROWS {
+        weight.matmul(x.transpose()).transpose()
+    } else {
+        x.matmul(weight.transpose())
+    }
+}
