@@ -150,6 +150,27 @@ impl Cache {
         (kv.k.clone().slice(range.clone()), kv.v.clone().slice(range))
     }
 
+    /// K and V of `layer` read back to the host, each `[B, kv_heads, capacity, head_dim]`
+    /// row-major; slots that are not [`Self::is_valid`] hold stale or zero values.
+    pub fn layer_to_host(&self, layer: usize) -> Result<(Vec<f32>, Vec<f32>), crate::ModelError> {
+        let kv = self.layers.get(layer).ok_or_else(|| {
+            crate::ModelError::Batch(format!(
+                "layer {layer} of a cache of {} layers",
+                self.layers.len()
+            ))
+        })?;
+        Ok((
+            crate::decoder::read_f32(kv.k.clone(), "cache keys")?,
+            crate::decoder::read_f32(kv.v.clone(), "cache values")?,
+        ))
+    }
+
+    /// `(kv_heads, head_dim)`: with [`Self::batch`] and [`Self::capacity`], the shape of
+    /// [`Self::layer_to_host`]'s buffers.
+    pub fn head_shape(&self) -> (usize, usize) {
+        (self.kv_heads, self.head_dim)
+    }
+
     pub(crate) fn has_holes(&self, layer: usize) -> bool {
         self.layers[layer].has_holes
     }

@@ -140,13 +140,15 @@ pub struct SpeculativeBatch {
 /// One row's state between rounds.
 struct RowState {
     out: Generation,
-    /// Emitted tokens not yet in the cache, oldest first; never empty while the row decodes.
+    /// Tokens the row still feeds the cache, oldest first: while it decodes, the emitted tokens
+    /// not yet in the cache (never none); once it stopped, those but the last, as vanilla
+    /// decoding feeds every token but the last.
     pending: Vec<u32>,
     done: bool,
 }
 
 impl RowState {
-    /// Appends an emitted token; true when the row stops with it.
+    /// Appends an emitted token, stopping the row at an EOS or the budget.
     fn emit(&mut self, token: u32, trace: StepTrace, config: &GenerateConfig, budget: usize) {
         self.out.tokens.push(token);
         self.out.traces.push(trace);
@@ -180,17 +182,20 @@ impl Decoder {
         let started = Instant::now();
         let (logits, cache) = self.prefill(&batch, config.max_new_tokens + room)?;
         let prefill_time = started.elapsed();
-        let mut out = self.decode_speculative(logits, cache, strategy, config, speculative)?;
+        let mut cache = cache;
+        let mut out = self.decode_speculative(logits, &mut cache, strategy, config, speculative)?;
         out.generation.prefill_time = Some(prefill_time);
         Ok(out)
     }
 
     /// [`Decoder::decode`], speculatively: from a prefill's logits and cache, `strategy`
-    /// drafts and every layer verifies.
+    /// drafts and every layer verifies. The cache ends as vanilla decoding leaves it: every
+    /// generated token but the last fed, each with the full model's K/V (a batch's rows that
+    /// stopped earlier hold what they were fed after stopping, which nothing reads).
     pub fn decode_speculative(
         &self,
         logits: Logits,
-        mut cache: Cache,
+        cache: &mut Cache,
         strategy: &mut dyn Strategy,
         config: &GenerateConfig,
         speculative: &SpeculativeConfig,
@@ -217,72 +222,80 @@ impl Decoder {
         let first = logits.argmax()?;
         let mut rows: Vec<RowState> = first
             .iter()
-            .map(|&token| RowState {
+            .map(|_| RowState {
                 out: Generation {
                     tokens: Vec::new(),
                     traces: Vec::new(),
                     stop: StopReason::MaxNewTokens,
                 },
-                pending: vec![token],
+                pending: Vec::new(),
                 done: budget == 0,
             })
             .collect();
         for (row, &token) in rows.iter_mut().zip(&first) {
             if !row.done {
                 row.emit(token, full_trace(prompt_len), config, budget);
+                if !row.done {
+                    row.pending.push(token);
+                }
             }
         }
         let mut k = speculative.draft_tokens;
-        while rows.iter().any(|r| !r.done) {
+        while rows.iter().any(|r| !r.done || !r.pending.is_empty()) {
             let start = cache.len();
-            let active = || rows.iter().filter(|r| !r.done);
-            let longest_pending = active().map(|r| r.pending.len()).max().unwrap_or(1);
-            let remaining = active()
-                .map(|r| budget - r.out.tokens.len())
-                .max()
-                .unwrap_or(1);
-            let k_round = k
-                .max(longest_pending - 1)
-                .min(remaining.saturating_sub(1))
-                .min(cache.capacity().saturating_sub(start + 1));
             if start >= cache.capacity() {
                 return Err(ModelError::Batch(format!(
                     "cache is full ({} slots)",
                     cache.capacity()
                 )));
             }
+            let decoding = rows.iter().any(|r| !r.done);
+            let longest_pending = rows.iter().map(|r| r.pending.len()).max().unwrap_or(1);
+            let k_round = if decoding {
+                let remaining = rows
+                    .iter()
+                    .filter(|r| !r.done)
+                    .map(|r| budget - r.out.tokens.len())
+                    .max()
+                    .unwrap_or(1);
+                k.max(longest_pending - 1).min(remaining - 1)
+            } else {
+                longest_pending - 1
+            }
+            .min(cache.capacity() - start - 1);
 
-            // Draft: extend each row's chunk to k_round + 1 tokens under the strategy's plans.
+            // Draft: extend each decoding row's chunk to k_round + 1 tokens under the strategy's
+            // plans; stopped rows feed what they still owe the cache, then padding.
             let drafting = Instant::now();
-            let mut chunks: Vec<Vec<u32>> = rows.iter().map(|r| r.pending.clone()).collect();
+            let mut chunks: Vec<Vec<u32>> = rows
+                .iter()
+                .map(|r| {
+                    let mut chunk = r.pending.clone();
+                    if r.done && chunk.len() <= k_round {
+                        chunk.resize(k_round + 1, config.pad_id);
+                    }
+                    chunk
+                })
+                .collect();
             let mut draft_traces: Vec<Vec<Option<StepTrace>>> = chunks
                 .iter()
                 .map(|c| vec![None; c.len().max(k_round + 1)])
                 .collect();
             let mut step = 0;
-            while step < k_round
-                && rows
-                    .iter()
-                    .zip(&chunks)
-                    .any(|(r, c)| !r.done && c.len() <= k_round)
-            {
-                let inputs: Vec<u32> = rows
-                    .iter()
-                    .zip(&chunks)
-                    .map(|(r, c)| if r.done { config.pad_id } else { c[step] })
-                    .collect();
+            while step < k_round && chunks.iter().any(|c| c.len() <= k_round) {
+                let inputs: Vec<u32> = chunks.iter().map(|c| c[step]).collect();
                 let cx = StepContext {
                     t: start + step - origin + 1,
                     max_new_tokens: config.max_new_tokens,
                     prompt_len,
                     layers,
                 };
-                let (logits, trace) = self.step(&mut cache, &inputs, strategy, &cx)?;
+                let (logits, trace) = self.step(cache, &inputs, strategy, &cx)?;
                 let drafts = logits.argmax()?;
                 stats.draft_steps += 1;
                 stats.draft_layers += trace.ran.count();
                 for (row, chunk) in chunks.iter_mut().enumerate() {
-                    if !rows[row].done && chunk.len() == step + 1 {
+                    if chunk.len() == step + 1 {
                         chunk.push(drafts[row]);
                         draft_traces[row][step + 1] = Some(trace.clone());
                     }
@@ -294,22 +307,12 @@ impl Decoder {
             // Verify: every layer over the chunk, from the round's first slot.
             let verifying = Instant::now();
             cache.truncate(start)?;
-            let fed: Vec<Vec<u32>> = rows
-                .iter()
-                .zip(&chunks)
-                .map(|(r, c)| {
-                    if r.done {
-                        vec![config.pad_id; k_round + 1]
-                    } else {
-                        c[..=k_round].to_vec()
-                    }
-                })
-                .collect();
-            let greedy = self.verify(&mut cache, &fed)?;
+            let fed: Vec<Vec<u32>> = chunks.iter().map(|c| c[..=k_round].to_vec()).collect();
+            let greedy = self.verify(cache, &fed)?;
             stats.verify_time += verifying.elapsed();
             stats.rounds += 1;
 
-            // Accept, emit, and carry what the shared cache cannot keep.
+            // Accept and emit; then keep the slots every decoding row agrees on.
             let mut kept = usize::MAX;
             let mut full_acceptance = true;
             let mut poor_acceptance = false;
@@ -331,37 +334,48 @@ impl Decoder {
                 full_acceptance &= accepted == drafted;
                 poor_acceptance |= 2 * accepted < drafted;
                 for j in known..=accepted_to {
-                    if state.done {
-                        break;
-                    }
                     let trace = draft_traces[row][j].take().ok_or_else(|| {
                         ModelError::Batch(format!("row {row}: position {j} was never drafted"))
                     })?;
                     state.emit(chunk[j], trace, config, budget);
+                    if state.done {
+                        // Vanilla feeds every token but the last.
+                        state.pending = chunk[..j].to_vec();
+                        break;
+                    }
                 }
                 if state.done {
                     continue;
                 }
-                let tail = if known > k_round + 1 {
-                    state.pending[k_round + 1..].to_vec()
-                } else {
+                // A row whose chunk held only tokens it had emitted keeps them all to feed.
+                if known <= k_round + 1 {
                     let token = greedy[row][accepted_to];
                     let context_len = start + accepted_to + 1 - min_padding;
                     state.emit(token, full_trace(context_len), config, budget);
                     stats.verified += 1;
-                    vec![token]
-                };
-                state.pending = chunk[..=accepted_to].to_vec();
-                state.pending.extend(tail);
-                kept = kept.min(accepted_to);
+                    state.pending = chunk[..=accepted_to].to_vec();
+                    if state.done {
+                        continue;
+                    }
+                    state.pending.push(token);
+                }
+                kept = kept.min(accepted_to + 1);
             }
-            if kept == usize::MAX {
-                break;
-            }
-            // Every decoding row's chunk agrees with the full model through position `kept`.
-            cache.truncate(start + kept + 1)?;
-            for state in rows.iter_mut().filter(|r| !r.done) {
-                state.pending.drain(..=kept);
+            // Slots every decoding row agrees with the full model on; with none left, those
+            // the stopped rows still owe, up to this chunk's end.
+            let keep = if kept == usize::MAX {
+                rows.iter()
+                    .map(|r| r.pending.len())
+                    .max()
+                    .unwrap_or(0)
+                    .min(k_round + 1)
+            } else {
+                kept
+            };
+            cache.truncate(start + keep)?;
+            for state in &mut rows {
+                let fed = keep.min(state.pending.len());
+                state.pending.drain(..fed);
             }
             if speculative.adaptive {
                 if full_acceptance && k_round == k {

@@ -6,9 +6,12 @@ mod backend;
 use std::path::PathBuf;
 
 use hsd_model::{
-    Batch, Decoder, GenerateConfig, LoadedModel, SpeculativeConfig, StopReason, load_model,
+    Batch, Cache, Decoder, GenerateConfig, LoadedModel, SpeculativeConfig, StopReason, load_model,
 };
 use hsd_skip::{KvFill, LayerPlan, LayerSet, LayerSignal, SignalKind, StepContext, Strategy};
+use proptest::prelude::*;
+use rand_xoshiro::SplitMix64;
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
 
 const ARCHS: [&str; 4] = ["gpt2", "llama", "qwen2", "phi"];
 
@@ -260,4 +263,135 @@ fn bad_speculative_inputs_are_errors() {
     assert!(decoder.verify(&mut cache, &[vec![]]).is_err(), "empty");
     let len = cache.len();
     assert!(cache.truncate(len + 1).is_err(), "growing");
+}
+
+/// Draws a random layer set (never empty) for every step.
+struct RandomPlans {
+    rng: SplitMix64,
+    kv_fill: KvFill,
+}
+
+impl Strategy for RandomPlans {
+    fn name(&self) -> &str {
+        "random plans"
+    }
+
+    fn plan(&mut self, cx: &StepContext) -> LayerPlan {
+        let bits = self.rng.next_u64();
+        let last = cx.layers - 1;
+        LayerPlan {
+            run: LayerSet::from_fn(cx.layers, |l| {
+                bits >> l & 1 == 1 || (bits == 0 && l == last)
+            }),
+            kv_fill: self.kv_fill,
+            checks: LayerSet::empty(cx.layers),
+        }
+    }
+}
+
+/// Vanilla decoding step by step from a prefill, keeping the cache it leaves.
+fn vanilla_with_cache(
+    decoder: &Decoder,
+    prompts: &[Vec<u32>],
+    max_new_tokens: usize,
+    room: usize,
+) -> (Vec<Vec<u32>>, Cache) {
+    let batch = Batch::new(prompts.to_vec(), 0).unwrap();
+    let (logits, mut cache) = decoder.prefill(&batch, max_new_tokens + room).unwrap();
+    let mut next = logits.argmax().unwrap();
+    let mut tokens: Vec<Vec<u32>> = next.iter().map(|&t| vec![t]).collect();
+    for t in 1..max_new_tokens {
+        let cx = StepContext {
+            t,
+            max_new_tokens,
+            prompt_len: batch.width(),
+            layers: decoder.shapes().layers,
+        };
+        let (logits, _) = decoder
+            .step(&mut cache, &next, &mut Drafter::Full, &cx)
+            .unwrap();
+        next = logits.argmax().unwrap();
+        for (row, &token) in tokens.iter_mut().zip(&next) {
+            row.push(token);
+        }
+    }
+    (tokens, cache)
+}
+
+/// The largest difference between two caches' K/V over the slots each row fed before it
+/// stopped (`fed[row]` slots past the prompt), which are what its generation depends on.
+fn cache_diff(a: &Cache, b: &Cache, origin: usize, fed: &[usize]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let (heads, head_dim) = a.head_shape();
+    let mut worst = 0.0f32;
+    for layer in 0.. {
+        let (Ok((ak, av)), Ok((bk, bv))) = (a.layer_to_host(layer), b.layer_to_host(layer)) else {
+            break;
+        };
+        for row in 0..a.batch() {
+            for slot in 0..origin + fed[row] {
+                assert_eq!(a.is_valid(layer, row, slot), b.is_valid(layer, row, slot));
+                if !a.is_valid(layer, row, slot) {
+                    continue;
+                }
+                for head in 0..heads {
+                    let at = |cap: usize| ((row * heads + head) * cap + slot) * head_dim;
+                    let (i, j) = (at(a.capacity()), at(b.capacity()));
+                    for d in 0..head_dim {
+                        worst = worst
+                            .max((ak[i + d] - bk[j + d]).abs())
+                            .max((av[i + d] - bv[j + d]).abs());
+                    }
+                }
+            }
+        }
+    }
+    worst
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn random_plans_draft_vanilla_tokens_and_leave_vanilla_cache(
+        arch in 0..ARCHS.len(),
+        seed in any::<u64>(),
+        propagate in any::<bool>(),
+        k in 1usize..6,
+        adaptive in any::<bool>(),
+        batched in any::<bool>(),
+    ) {
+        let model = tiny(ARCHS[arch]);
+        let prompts = if batched { prompts() } else { vec![prompts()[0].clone()] };
+        let max_new_tokens = 10;
+        let speculative = if adaptive {
+            SpeculativeConfig::adaptive(k)
+        } else {
+            SpeculativeConfig::fixed(k)
+        };
+        let (expected, vanilla_cache) = vanilla_with_cache(
+            &model.decoder,
+            &prompts,
+            max_new_tokens,
+            speculative.max_draft_tokens,
+        );
+        let batch = Batch::new(prompts.clone(), 0).unwrap();
+        let (logits, mut cache) = model
+            .decoder
+            .prefill(&batch, max_new_tokens + speculative.max_draft_tokens)
+            .unwrap();
+        let mut drafter = RandomPlans {
+            rng: SplitMix64::seed_from_u64(seed),
+            kv_fill: if propagate { KvFill::Propagate } else { KvFill::None },
+        };
+        let out = model
+            .decoder
+            .decode_speculative(logits, &mut cache, &mut drafter, &config(max_new_tokens, vec![]), &speculative)
+            .unwrap();
+        let tokens: Vec<Vec<u32>> = out.generation.rows.iter().map(|r| r.tokens.clone()).collect();
+        prop_assert_eq!(tokens, expected);
+        let fed: Vec<usize> = out.generation.rows.iter().map(|r| r.tokens.len() - 1).collect();
+        let diff = cache_diff(&cache, &vanilla_cache, batch.width(), &fed);
+        prop_assert!(diff < 1e-4, "max |K/V diff| {}", diff);
+    }
 }

@@ -15,13 +15,14 @@ use super::ratio;
 /// One speculative decode from a prefill, checked to have done the fixed work.
 pub(super) fn checked_speculative_decode(
     decoder: &Decoder,
-    (logits, cache): (Logits, Cache),
+    (logits, mut cache): (Logits, Cache),
     strategy: &StrategyConfig,
     generate: &GenerateConfig,
     speculative: &SpeculativeConfig,
 ) -> Result<(GenerationBatch, SpeculativeStats)> {
     let mut built = strategy.build(decoder.shapes().layers, generate.max_new_tokens)?;
-    let out = decoder.decode_speculative(logits, cache, built.as_mut(), generate, speculative)?;
+    let out =
+        decoder.decode_speculative(logits, &mut cache, built.as_mut(), generate, speculative)?;
     if let Some(row) = out
         .generation
         .rows
