@@ -610,6 +610,8 @@ pub(crate) mod tests {
                                 p_vs_hsd: (strategy == "skipdecode").then_some(0.01),
                             },
                         )]),
+                        acceptance_rate: None,
+                        accepted_per_round: None,
                         decode_seconds: Some(1.0 - 0.5 * s),
                         tokens_per_second: Some(8.0 / (1.0 - 0.5 * s)),
                         speedup: Some(1.0 / (1.0 - 0.5 * s)),
@@ -641,6 +643,7 @@ pub(crate) mod tests {
                             vanilla_flops: 1,
                             stop: "max_new_tokens".into(),
                             oracle_layers: None,
+                            speculative: None,
                         });
                     }
                 }

@@ -13,13 +13,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use hsd_model::{Batch, GenerateConfig, LoadedModel};
+use hsd_model::{Batch, GenerateConfig, GenerationBatch, LoadedModel, RowSpeculation};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::calibrate::{CalibrationSource, CalmCalibrator};
 use crate::manifest::{Expansion, Manifest, ModelBlock, Run};
 use crate::prompts::PromptEncoder;
-use crate::results::{Appender, Record, RecordKey, Timing};
+use crate::results::{Appender, Record, RecordKey, SpeculativeRecord, Timing};
 
 /// What one model's runs share.
 pub struct Sweep<'a> {
@@ -112,8 +112,24 @@ impl Sweep<'_> {
                 }
                 let rows = &prompts[first..first + batch_examples.len()];
                 let batch = Batch::new(rows.to_vec(), config.pad_id)?;
+                // Lossless runs draft past the budget in their last round; the room changes
+                // nothing for the other runs, which never write there.
+                let room = todo
+                    .iter()
+                    .filter_map(|r| r.speculative.map(|s| s.max_draft_tokens))
+                    .max()
+                    .unwrap_or(0)
+                    .min(
+                        self.model
+                            .decoder
+                            .max_positions()
+                            .saturating_sub(batch.width() + block.max_new_tokens),
+                    );
                 let prefill_started = Instant::now();
-                let (logits, cache) = self.model.decoder.prefill(&batch, block.max_new_tokens)?;
+                let (logits, cache) = self
+                    .model
+                    .decoder
+                    .prefill(&batch, block.max_new_tokens + room)?;
                 let prefill_seconds = prefill_started.elapsed().as_secs_f64();
                 for run in todo {
                     let mut strategy = calibrator
@@ -122,12 +138,28 @@ impl Sweep<'_> {
                         .with_context(|| format!("building {}", run.id))?;
                     // Timed from here: bisecting a CALM threshold above is setup, not decoding.
                     let decode_started = Instant::now();
-                    let generated = self.model.decoder.decode(
-                        logits.clone(),
-                        cache.clone(),
-                        strategy.as_mut(),
-                        &config,
-                    )?;
+                    let (generated, speculation): (GenerationBatch, Vec<RowSpeculation>) =
+                        match &run.speculative {
+                            Some(speculative) => {
+                                let out = self.model.decoder.decode_speculative(
+                                    logits.clone(),
+                                    &mut cache.clone(),
+                                    strategy.as_mut(),
+                                    &config,
+                                    speculative,
+                                )?;
+                                (out.generation, out.rows)
+                            }
+                            None => (
+                                self.model.decoder.decode(
+                                    logits.clone(),
+                                    cache.clone(),
+                                    strategy.as_mut(),
+                                    &config,
+                                )?,
+                                Vec::new(),
+                            ),
+                        };
                     let decode_seconds = decode_started.elapsed().as_secs_f64();
                     let exits = strategy.exit_observations();
                     let mut batch_records = Vec::with_capacity(batch_examples.len());
@@ -148,6 +180,16 @@ impl Sweep<'_> {
                                 .with_context(|| format!("{} on {}", run.id, example.id))?;
                         record.oracle_layers =
                             exits.map(|e| e.fewest_layers(offset, generation.tokens.len()));
+                        record.speculative =
+                            run.speculative
+                                .zip(speculation.get(offset))
+                                .map(|(config, row)| SpeculativeRecord {
+                                    draft_tokens: config.draft_tokens,
+                                    adaptive: config.adaptive,
+                                    rounds: row.rounds,
+                                    drafted: row.drafted,
+                                    accepted: row.accepted,
+                                });
                         batch_records.push(record);
                     }
                     let generated_tokens: usize =

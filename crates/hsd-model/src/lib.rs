@@ -56,4 +56,4 @@ pub use lora::{LoraFactors, LoraModule, LoraScaling};
 pub use phi::PhiConfig;
 pub use rope::RopeParameters;
 pub use sequence::TokenRuns;
-pub use speculative::{SpeculativeBatch, SpeculativeConfig, SpeculativeStats};
+pub use speculative::{RowSpeculation, SpeculativeBatch, SpeculativeConfig, SpeculativeStats};

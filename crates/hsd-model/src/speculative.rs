@@ -128,6 +128,17 @@ fn ratio(num: usize, den: usize) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
+/// What one row of a batch drafted and accepted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RowSpeculation {
+    /// Verify passes the row was decoding in.
+    pub rounds: usize,
+    /// Drafted tokens put to the verifier.
+    pub drafted: usize,
+    /// Of those, the ones accepted.
+    pub accepted: usize,
+}
+
 /// A speculative generation: the continuations (vanilla greedy's tokens) and how they came.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SpeculativeBatch {
@@ -135,6 +146,8 @@ pub struct SpeculativeBatch {
     /// pass for a token the verifier emitted.
     pub generation: GenerationBatch,
     pub stats: SpeculativeStats,
+    /// Per row of the batch.
+    pub rows: Vec<RowSpeculation>,
 }
 
 /// One row's state between rounds.
@@ -145,6 +158,7 @@ struct RowState {
     /// decoding feeds every token but the last.
     pending: Vec<u32>,
     done: bool,
+    speculation: RowSpeculation,
 }
 
 impl RowState {
@@ -230,6 +244,7 @@ impl Decoder {
                 },
                 pending: Vec::new(),
                 done: budget == 0,
+                speculation: RowSpeculation::default(),
             })
             .collect();
         for (row, &token) in rows.iter_mut().zip(&first) {
@@ -331,6 +346,9 @@ impl Decoder {
                 let accepted = (accepted_to + 1).saturating_sub(known);
                 stats.drafted += drafted;
                 stats.accepted += accepted;
+                state.speculation.rounds += 1;
+                state.speculation.drafted += drafted;
+                state.speculation.accepted += accepted;
                 full_acceptance &= accepted == drafted;
                 poor_acceptance |= 2 * accepted < drafted;
                 for j in known..=accepted_to {
@@ -385,6 +403,7 @@ impl Decoder {
                 }
             }
         }
+        let speculation = rows.iter().map(|r| r.speculation).collect();
         Ok(SpeculativeBatch {
             generation: GenerationBatch {
                 rows: rows.into_iter().map(|r| r.out).collect(),
@@ -392,6 +411,7 @@ impl Decoder {
                 decode_time: started.elapsed(),
             },
             stats,
+            rows: speculation,
         })
     }
 }

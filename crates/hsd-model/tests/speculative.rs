@@ -328,8 +328,8 @@ fn cache_diff(a: &Cache, b: &Cache, origin: usize, fed: &[usize]) -> f32 {
         let (Ok((ak, av)), Ok((bk, bv))) = (a.layer_to_host(layer), b.layer_to_host(layer)) else {
             break;
         };
-        for row in 0..a.batch() {
-            for slot in 0..origin + fed[row] {
+        for (row, &row_fed) in fed.iter().enumerate() {
+            for slot in 0..origin + row_fed {
                 assert_eq!(a.is_valid(layer, row, slot), b.is_valid(layer, row, slot));
                 if !a.is_valid(layer, row, slot) {
                     continue;

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use hsd_data::DatasetName;
+use hsd_model::SpeculativeConfig;
 use hsd_skip::StrategyConfig;
 use serde::Serialize;
 
@@ -14,7 +15,8 @@ use super::validate::Manifest;
 /// One (model, dataset, strategy config): a row of the summary.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Run {
-    /// `model/dataset/label` plus `@target` when the strategy has a target skip ratio.
+    /// `model/dataset/label` plus `@target` when the strategy has a target skip ratio, plus
+    /// `+k4` (`+k4a` adaptive) when it drafts for the full model with 4 tokens a round.
     pub id: String,
     pub model: String,
     pub dataset: DatasetName,
@@ -23,6 +25,8 @@ pub struct Run {
     pub label: String,
     pub strategy: StrategyConfig,
     pub target_skip_ratio: Option<f64>,
+    /// Lossless mode: the strategy drafts, the full model verifies.
+    pub speculative: Option<SpeculativeConfig>,
 }
 
 impl fmt::Display for Run {
@@ -131,21 +135,31 @@ impl Manifest {
                     };
                     for config in &configs {
                         let target = config.target_skip_ratio();
-                        let id = match target {
-                            Some(t) => {
-                                format!("{}/{}/{}@{t:.2}", model.name, dataset.name, block.label)
-                            }
-                            None => format!("{}/{}/{}", model.name, dataset.name, block.label),
+                        let base = format!("{}/{}/{}", model.name, dataset.name, block.label);
+                        let base = match target {
+                            Some(t) => format!("{base}@{t:.2}"),
+                            None => base,
                         };
-                        runs.push(Run {
-                            id,
-                            model: model.name.clone(),
-                            dataset: dataset.name,
-                            dataset_index,
-                            label: block.label.clone(),
-                            strategy: config.clone(),
-                            target_skip_ratio: target,
-                        });
+                        for speculative in &block.speculative {
+                            let id = match speculative {
+                                Some(s) => format!(
+                                    "{base}+k{}{}",
+                                    s.draft_tokens,
+                                    if s.adaptive { "a" } else { "" }
+                                ),
+                                None => base.clone(),
+                            };
+                            runs.push(Run {
+                                id,
+                                model: model.name.clone(),
+                                dataset: dataset.name,
+                                dataset_index,
+                                label: block.label.clone(),
+                                strategy: config.clone(),
+                                target_skip_ratio: target,
+                                speculative: *speculative,
+                            });
+                        }
                     }
                 }
             }

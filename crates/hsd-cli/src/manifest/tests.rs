@@ -207,3 +207,65 @@ fn invalid_grids_and_include_cycles_are_rejected() {
     let err = Manifest::load(&dir.path().join("a.toml")).unwrap_err();
     assert!(matches!(err, ManifestError::IncludeCycle { .. }), "{err}");
 }
+
+#[test]
+fn speculative_strategies_expand_per_draft_length_and_bad_values_name_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "common.toml", COMMON);
+    let text = r#"
+include = ["common.toml"]
+name = "lossless"
+
+[[dataset]]
+name = "e2e"
+max_new_tokens = 32
+
+[[strategy]]
+name = "full"
+
+[[strategy]]
+name = "hsd"
+label = "hsd-draft"
+target_skip_ratio = [0.3]
+speculative = [2, 4]
+adaptive = true
+"#;
+    let path = write(dir.path(), "lossless.toml", text);
+    let manifest = Manifest::load(&path).unwrap();
+    let runs = manifest.expand(None, None).unwrap().runs;
+    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "smollm2-135m/e2e/full",
+            "smollm2-135m/e2e/hsd-draft@0.30+k2a",
+            "smollm2-135m/e2e/hsd-draft@0.30+k4a",
+        ]
+    );
+    assert_eq!(runs[0].speculative, None);
+    let k4 = runs[2].speculative.unwrap();
+    assert!(k4.adaptive && k4.draft_tokens == 4 && k4.max_draft_tokens == 8);
+
+    for (bad, message) in [
+        ("speculative = 0", "draft tokens must be 1 to 64"),
+        (
+            "speculative = \"4\"",
+            "`speculative` must be an integer or a list",
+        ),
+        ("speculative = []", "lists no draft length"),
+        ("adaptive = true", "`adaptive` needs `speculative = k`"),
+        (
+            "speculative = 2\nadaptive = 1",
+            "`adaptive` must be true or false",
+        ),
+    ] {
+        let text = format!(
+            "include = [\"common.toml\"]\nname = \"bad\"\n[[dataset]]\nname = \"e2e\"\n\
+             max_new_tokens = 8\n[[strategy]]\nname = \"hsd\"\n{bad}\n"
+        );
+        let path = write(dir.path(), "bad.toml", &text);
+        let err = Manifest::load(&path).unwrap_err().to_string();
+        assert!(err.contains(message), "{bad}: {err}");
+        assert!(err.contains("bad.toml"), "{bad}: {err}");
+    }
+}

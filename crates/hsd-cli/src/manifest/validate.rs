@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use hsd_model::Backend;
+use hsd_model::{Backend, SpeculativeConfig};
 use hsd_skip::StrategyConfig;
 
 use super::blocks::{DatasetBlock, ModelBlock, Profile, UnreachableTargets};
@@ -18,6 +18,9 @@ pub struct StrategyBlock {
     pub label: String,
     pub name: String,
     pub configs: Vec<StrategyConfig>,
+    /// `[None]` for the strategy decoding on its own; with `speculative = k` (or a list of
+    /// them), one lossless mode per `k` in which the strategy drafts for the full model.
+    pub speculative: Vec<Option<SpeculativeConfig>>,
 }
 
 /// A validated, merged manifest.
@@ -173,6 +176,7 @@ fn parse_strategy(
             )));
         }
     };
+    let speculative = parse_speculative(&mut table).map_err(at)?;
     let knobs = serde_json::to_value(&table).map_err(|e| at(e.to_string()))?;
     let mut configs = Vec::with_capacity(targets.len());
     for target in targets {
@@ -192,5 +196,62 @@ fn parse_strategy(
         label,
         name,
         configs,
+        speculative,
     })
+}
+
+/// Takes `speculative` (draft tokens per round, a positive integer or a list of them) and
+/// `adaptive` (whether `k` follows acceptance, up to twice the given one) out of a strategy
+/// table.
+fn parse_speculative(table: &mut toml::Table) -> Result<Vec<Option<SpeculativeConfig>>, String> {
+    let adaptive = match table.remove("adaptive") {
+        None => None,
+        Some(toml::Value::Boolean(adaptive)) => Some(adaptive),
+        Some(other) => {
+            return Err(format!(
+                "`adaptive` must be true or false, not {}",
+                other.type_str()
+            ));
+        }
+    };
+    let draft_tokens: Vec<i64> = match table.remove("speculative") {
+        None if adaptive.is_some() => {
+            return Err("`adaptive` needs `speculative = k` (draft tokens per round)".into());
+        }
+        None => return Ok(vec![None]),
+        Some(toml::Value::Integer(k)) => vec![k],
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                toml::Value::Integer(k) => Ok(*k),
+                other => Err(format!(
+                    "`speculative` entries must be integers, not {}",
+                    other.type_str()
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(format!(
+                "`speculative` must be an integer or a list of them, not {}",
+                other.type_str()
+            ));
+        }
+    };
+    if draft_tokens.is_empty() {
+        return Err("`speculative` lists no draft length".into());
+    }
+    draft_tokens
+        .into_iter()
+        .map(|k| {
+            let k = usize::try_from(k)
+                .ok()
+                .filter(|&k| (1..=64).contains(&k))
+                .ok_or_else(|| format!("`speculative` = {k}: draft tokens must be 1 to 64"))?;
+            Ok(Some(if adaptive == Some(true) {
+                SpeculativeConfig::adaptive(k)
+            } else {
+                SpeculativeConfig::fixed(k)
+            }))
+        })
+        .collect()
 }

@@ -11,7 +11,9 @@ mod summary;
 
 pub use compare::compare_records;
 pub use meta::{Machine, Meta, ModelFiles, git_commit, hex_sha256};
-pub use records::{Appender, Record, RecordKey, Timing, done, recover, write_atomic};
+pub use records::{
+    Appender, Record, RecordKey, SpeculativeRecord, Timing, done, recover, write_atomic,
+};
 pub use score::score_and_summarize;
 #[cfg(test)]
 pub use summary::{MetricSummary, write_summary};

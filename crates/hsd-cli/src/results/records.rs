@@ -45,6 +45,25 @@ pub struct Record {
     /// token comes from the prefill).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle_layers: Option<Vec<Option<usize>>>,
+    /// Lossless runs only: how the strategy drafted for the full model. `tokens` are then
+    /// vanilla's, and `layers` says what produced each token: the draft step of an accepted
+    /// draft, every layer for a token the verifier emitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculative: Option<SpeculativeRecord>,
+}
+
+/// One example's drafting in a lossless run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeculativeRecord {
+    /// `k`, the draft tokens per round (the first round's when adaptive).
+    pub draft_tokens: usize,
+    pub adaptive: bool,
+    /// Verify passes this example was decoding in.
+    pub rounds: usize,
+    /// Drafted tokens put to the verifier, and of those the ones accepted.
+    pub drafted: usize,
+    pub accepted: usize,
 }
 
 /// Where a generation sits in a sweep: the run, the example and its position, and how long
@@ -91,6 +110,7 @@ impl Record {
                 StopReason::MaxNewTokens => "max_new_tokens".into(),
             },
             oracle_layers: None,
+            speculative: None,
         })
     }
 
@@ -252,6 +272,7 @@ mod tests {
             vanilla_flops: 150,
             stop: "eos".into(),
             oracle_layers: None,
+            speculative: None,
         }
     }
 

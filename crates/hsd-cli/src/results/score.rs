@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::records::{Record, Timing};
-use super::summary::{RunResult, summarize, write_summary};
+use super::summary::{RunResult, Speculation, summarize, write_summary};
 use crate::manifest::{Expansion, Manifest, Run};
 
 /// Scores every run's records with its dataset's metrics, writes `summary.parquet` and
@@ -88,6 +88,23 @@ pub fn score_and_summarize(
             flops: recs.iter().map(|r| r.flops).sum(),
             vanilla_flops: recs.iter().map(|r| r.vanilla_flops).sum(),
             scores,
+            speculation: run.speculative.map(|_| Speculation {
+                rounds: recs
+                    .iter()
+                    .filter_map(|r| r.speculative)
+                    .map(|s| s.rounds)
+                    .sum(),
+                drafted: recs
+                    .iter()
+                    .filter_map(|r| r.speculative)
+                    .map(|s| s.drafted)
+                    .sum(),
+                accepted: recs
+                    .iter()
+                    .filter_map(|r| r.speculative)
+                    .map(|s| s.accepted)
+                    .sum(),
+            }),
             decode_seconds: seconds.get(run.id.as_str()).copied(),
         });
     }

@@ -55,6 +55,10 @@ pub struct SummaryRow {
     pub mean_layers: f64,
     pub flops_ratio: f64,
     pub metrics: BTreeMap<String, MetricSummary>,
+    /// Lossless runs: the share of drafted tokens the full model accepted, and the accepted
+    /// drafts per example and round.
+    pub acceptance_rate: Option<f64>,
+    pub accepted_per_round: Option<f64>,
     pub decode_seconds: Option<f64>,
     pub tokens_per_second: Option<f64>,
     pub speedup: Option<f64>,
@@ -78,7 +82,17 @@ pub struct RunResult {
     pub vanilla_flops: u64,
     /// Metric key -> (corpus score, per-example scores).
     pub scores: BTreeMap<String, (f64, Vec<f64>)>,
+    /// Lossless runs: verify rounds, drafted and accepted tokens, summed over examples.
+    pub speculation: Option<Speculation>,
     pub decode_seconds: Option<f64>,
+}
+
+/// A lossless run's drafting, summed over its examples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Speculation {
+    pub rounds: usize,
+    pub drafted: usize,
+    pub accepted: usize,
 }
 
 /// Builds the summary rows of `results`, bootstrapping with `resamples` draws from `seed`.
@@ -90,12 +104,12 @@ pub fn summarize(
     let group = |r: &RunResult| (r.model.clone(), r.dataset.clone());
     let vanilla: BTreeMap<_, &RunResult> = results
         .iter()
-        .filter(|r| r.strategy == "full")
+        .filter(|r| r.strategy == "full" && r.speculation.is_none())
         .map(|r| (group(r), r))
         .collect();
     let hsd: BTreeMap<_, &RunResult> = results
         .iter()
-        .filter(|r| r.strategy == "hsd" && r.label == "hsd")
+        .filter(|r| r.strategy == "hsd" && r.label == "hsd" && r.speculation.is_none())
         .map(|r| {
             (
                 (
@@ -171,6 +185,12 @@ pub fn summarize(
             ),
             flops_ratio: ratio(result.flops as f64, result.vanilla_flops as f64),
             metrics,
+            acceptance_rate: result
+                .speculation
+                .map(|s| ratio(s.accepted as f64, s.drafted as f64)),
+            accepted_per_round: result
+                .speculation
+                .map(|s| ratio(s.accepted as f64, s.rounds as f64)),
             decode_seconds: result.decode_seconds,
             tokens_per_second,
             speedup: tokens_per_second.zip(base_speed).map(|(t, b)| t / b),
@@ -299,6 +319,8 @@ pub fn to_frame(rows: &[SummaryRow]) -> anyhow::Result<DataFrame> {
         columns.push(field("retained", |m| m.retained));
         columns.push(field("p_vs_hsd", |m| m.p_vs_hsd));
     }
+    columns.push(number("acceptance_rate", &|r| r.acceptance_rate));
+    columns.push(number("accepted_per_round", &|r| r.accepted_per_round));
     let [decode, speed, speedup] = TIMING_COLUMNS;
     columns.push(number(decode, &|r| r.decode_seconds));
     columns.push(number(speed, &|r| r.tokens_per_second));
@@ -365,6 +387,18 @@ fn from_frame(frame: &DataFrame) -> anyhow::Result<Vec<SummaryRow>> {
     );
     let [decode, speed, speedup] = TIMING_COLUMNS.map(number);
     let (decode, speed, speedup) = (decode?, speed?, speedup?);
+    // Summaries written before lossless runs existed lack these columns.
+    let optional = |name: &str| {
+        if frame.column(name).is_ok() {
+            number(name)
+        } else {
+            Ok(vec![None; frame.height()])
+        }
+    };
+    let (acceptance, accepted_per_round) = (
+        optional("acceptance_rate")?,
+        optional("accepted_per_round")?,
+    );
     let mut per_key = BTreeMap::new();
     for key in &keys {
         let fields: Vec<Vec<Option<f64>>> =
@@ -403,6 +437,8 @@ fn from_frame(frame: &DataFrame) -> anyhow::Result<Vec<SummaryRow>> {
                     ))
                 })
                 .collect(),
+            acceptance_rate: acceptance[i],
+            accepted_per_round: accepted_per_round[i],
             decode_seconds: decode[i],
             tokens_per_second: speed[i],
             speedup: speedup[i],
@@ -483,6 +519,7 @@ mod tests {
             flops: if strategy == "full" { 10 } else { 7 },
             vanilla_flops: 10,
             scores: BTreeMap::from([("rouge1".to_owned(), (mean(&scores), scores))]),
+            speculation: None,
             decode_seconds: Some(seconds),
         }
     }
