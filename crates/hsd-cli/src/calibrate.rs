@@ -150,6 +150,17 @@ fn calibration_batch(
     generate: &GenerateConfig,
     source: &CalibrationSource<'_>,
 ) -> anyhow::Result<Batch> {
+    let (_, prompts) = calibration_prompts(block, source)?;
+    Ok(Batch::new(prompts, generate.pad_id)?)
+}
+
+/// The ids and prompts of `batch_size` examples of `block` that are never scored: its dev
+/// split's first ones, or the last ones of the evaluated split (`calibration = "dev" |
+/// "tail"`, by default `dev` where the dataset has one here).
+pub fn calibration_prompts(
+    block: &DatasetBlock,
+    source: &CalibrationSource<'_>,
+) -> anyhow::Result<(Vec<String>, Vec<Vec<u32>>)> {
     let has_dev = block.name.split_file(hsd_data::Split::Dev).is_some();
     let size = source.batch_size;
     let (examples_block, examples) = match block.calibration.unwrap_or(if has_dev {
@@ -186,7 +197,7 @@ fn calibration_batch(
         }
     };
     let prompts = source.encoder.encode(&examples_block, &examples)?;
-    Ok(Batch::new(prompts, generate.pad_id)?)
+    Ok((examples.into_iter().map(|e| e.id).collect(), prompts))
 }
 
 /// The CALM threshold at bisection coordinate `u` in `[0, 1]`. Softmax confidences spread over

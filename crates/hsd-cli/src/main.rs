@@ -7,6 +7,7 @@ mod cmd;
 mod finetune_manifest;
 mod finetune_report;
 mod manifest;
+mod plans;
 mod preflight;
 mod prompts;
 mod report;
@@ -54,6 +55,8 @@ enum Command {
     Finetune(cmd::finetune::Args),
     /// Time prefill and decode (tokens/s, peak memory) and a strategy's speed-up over `full`.
     Bench(cmd::bench::Args),
+    /// Search static skip sets (greedy removal by teacher-forced agreement) into a plan file.
+    Search(cmd::search::Args),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Slurm(args) => cmd::slurm::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Search(args) => cmd::search::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -160,8 +160,8 @@ impl Cache {
             ))
         })?;
         Ok((
-            crate::decoder::read_f32(kv.k.clone(), "cache keys")?,
-            crate::decoder::read_f32(kv.v.clone(), "cache values")?,
+            crate::readback::read_f32(kv.k.clone(), "cache keys")?,
+            crate::readback::read_f32(kv.v.clone(), "cache values")?,
         ))
     }
 

@@ -14,6 +14,7 @@ use crate::cache::Cache;
 use crate::gpt2::Gpt2;
 use crate::llama::Llama;
 use crate::phi::Phi;
+use crate::readback::read_f32;
 
 /// The architectures a [`Decoder`] can hold.
 #[derive(Debug)]
@@ -107,18 +108,6 @@ impl Logits {
     pub fn tensor(&self) -> &Tensor<2> {
         &self.0
     }
-}
-
-pub(crate) fn read_f32<const D: usize>(
-    t: Tensor<D>,
-    tensor: &'static str,
-) -> Result<Vec<f32>, ModelError> {
-    t.into_data()
-        .try_into_vec::<f32>()
-        .map_err(|e| ModelError::Readback {
-            tensor,
-            reason: format!("{e:?}"),
-        })
 }
 
 /// A decoder-only LM that executes per-token layer plans.
@@ -277,6 +266,19 @@ impl Decoder {
         cache: &mut Cache,
         chunk: &[Vec<u32>],
     ) -> Result<Vec<Vec<u32>>, ModelError> {
+        self.greedy_chunk(cache, chunk, &LayerPlan::full(self.shapes().layers))
+    }
+
+    /// [`Self::verify`] with every chunk token run under `plan` (skipped layers filling K/V as
+    /// its `kv_fill` says): what decoding with a static plan predicts along given tokens,
+    /// teacher-forced, in one pass.
+    pub fn greedy_chunk(
+        &self,
+        cache: &mut Cache,
+        chunk: &[Vec<u32>],
+        plan: &LayerPlan,
+    ) -> Result<Vec<Vec<u32>>, ModelError> {
+        check_plan("chunk", plan, self.shapes().layers)?;
         if chunk.len() != cache.batch() {
             return Err(ModelError::Batch(format!(
                 "a chunk of {} rows for a batch of {}",
@@ -287,7 +289,7 @@ impl Decoder {
         let count = chunk[0].len();
         if count == 0 || chunk.iter().any(|row| row.len() != count) {
             return Err(ModelError::Batch(
-                "verify needs the same number (>= 1) of tokens in every row".into(),
+                "a chunk needs the same number (>= 1) of tokens in every row".into(),
             ));
         }
         if cache.len() + count > cache.capacity() {
@@ -298,8 +300,7 @@ impl Decoder {
             )));
         }
         let ids: Vec<u32> = chunk.concat();
-        let layers = self.shapes().layers;
-        let (h, _) = self.forward(&ids, cache, &LayerPlan::full(layers), None, None)?;
+        let (h, _) = self.forward(&ids, cache, plan, None, None)?;
         let [b, t, d] = h.dims();
         let logits = with_arch!(&self.model, arch => arch.head(h.reshape([b * t, d])));
         let greedy = Logits(logits).argmax()?;

@@ -35,6 +35,7 @@ mod lora;
 mod lora_term;
 mod mlp;
 mod phi;
+mod readback;
 mod rope;
 mod sequence;
 mod speculative;

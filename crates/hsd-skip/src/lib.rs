@@ -28,3 +28,4 @@ pub use stats::{Flops, SkipStats, StatsSummary, TokenStats, vanilla_flops};
 pub use strategy::calm::{Calibration, Measure, calibrate_threshold};
 pub use strategy::hsd::HsdConfig;
 pub use strategy::oracle::Oracle;
+pub use strategy::searched::{Removal, greedy_removal};

@@ -88,6 +88,7 @@ registry! {
     D3(crate::strategy::d3::D3Config) = "d3",
     Random(crate::strategy::random::RandomConfig<StrategyConfig>) = "random",
     Oracle(crate::strategy::oracle::OracleConfig) = "oracle",
+    Searched(crate::strategy::searched::SearchedConfig) = "searched",
 }
 
 impl StrategyConfig {

@@ -32,6 +32,7 @@ fn defaults_serialize_as_they_always_have() {
             r#"{"name":"d3","core":2,"kv_fill":"none","position":"generated"}"#,
             r#"{"name":"random","seed":0,"kv_fill":"propagate"}"#,
             r#"{"name":"oracle"}"#,
+            r#"{"name":"searched","removal_order":[],"kv_fill":"propagate"}"#,
         ]
     );
 }

@@ -11,5 +11,6 @@ pub mod report;
 pub mod reproduce;
 pub mod run;
 pub mod score;
+pub mod search;
 pub mod slurm;
 pub mod sweep_flags;

@@ -27,6 +27,8 @@ pub struct Run {
     pub target_skip_ratio: Option<f64>,
     /// Lossless mode: the strategy drafts, the full model verifies.
     pub speculative: Option<SpeculativeConfig>,
+    /// `searched` runs: the plan file their removal order comes from.
+    pub plan_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Display for Run {
@@ -55,6 +57,22 @@ impl Manifest {
         layers: usize,
         max_new_tokens: usize,
     ) -> Result<Option<String>, hsd_skip::SkipError> {
+        if let (StrategyConfig::Searched(searched), Some(file)) = (&run.strategy, &run.plan_file)
+            && searched.removal_order.is_empty()
+        {
+            return Err(hsd_skip::SkipError::InvalidKnob {
+                strategy: "searched",
+                knob: "plan_file",
+                reason: format!(
+                    "{} holds no plan for {}/{}: run `hsd search {} --out {}` first",
+                    file.display(),
+                    run.model,
+                    run.dataset,
+                    self.path.display(),
+                    file.display()
+                ),
+            });
+        }
         match run.strategy.solve(layers, max_new_tokens) {
             Ok(_) | Err(hsd_skip::SkipError::NeedsCalibration { .. }) => Ok(None),
             Err(e @ hsd_skip::SkipError::TargetUnreachable { .. })
@@ -134,6 +152,13 @@ impl Manifest {
                         _ => block.configs.clone(),
                     };
                     for config in &configs {
+                        let mut config = config.clone();
+                        if let StrategyConfig::Searched(searched) = &mut config
+                            && let Some(order) =
+                                block.plans.get(&format!("{}/{}", model.name, dataset.name))
+                        {
+                            searched.removal_order = order.clone();
+                        }
                         let target = config.target_skip_ratio();
                         let base = format!("{}/{}/{}", model.name, dataset.name, block.label);
                         let base = match target {
@@ -158,6 +183,7 @@ impl Manifest {
                                 strategy: config.clone(),
                                 target_skip_ratio: target,
                                 speculative: *speculative,
+                                plan_file: block.plan_file.clone(),
                             });
                         }
                     }

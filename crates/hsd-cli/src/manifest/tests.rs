@@ -269,3 +269,64 @@ adaptive = true
         assert!(err.contains("bad.toml"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn searched_runs_take_their_order_from_the_plan_file_or_say_how_to_make_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "common.toml", COMMON);
+    let plans = dir.path().join("plans.json");
+    let manifest_text = |plan_file: &Path| {
+        format!(
+            "include = [\"common.toml\"]\nname = \"searched\"\n[[dataset]]\nname = \"e2e\"\n\
+             max_new_tokens = 8\n[[dataset]]\nname = \"xsum\"\nmax_new_tokens = 8\n\
+             [[strategy]]\nname = \"searched\"\nplan_file = {:?}\ntarget_skip_ratio = 0.25\n",
+            plan_file.display().to_string()
+        )
+    };
+    let path = write(dir.path(), "searched.toml", &manifest_text(&plans));
+    // No plan file yet: the manifest loads (so `hsd search` can read it) and the runs say
+    // how to make one.
+    let manifest = Manifest::load(&path).unwrap();
+    let runs = manifest.expand(None, None).unwrap().runs;
+    let err = manifest
+        .skip_reason(&runs[0], 8, 8)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("holds no plan for smollm2-135m/e2e"), "{err}");
+    assert!(err.contains("hsd search"), "{err}");
+
+    let plan = |order: &str| {
+        format!(
+            r#"{{"removal_order":{order},"agreement":[],"layers":8,"model":{{"name":"m","spec":"s","architecture":"llama","files":[]}},"calibration_examples":[],"scored_tokens":0,"max_new_tokens":8,"manifest":"x","git_commit":null}}"#
+        )
+    };
+    std::fs::write(
+        &plans,
+        format!(
+            r#"{{"format":"hsd-searched-plan/1","plans":{{"smollm2-135m/e2e":{}}}}}"#,
+            plan("[3, 1, 6]")
+        ),
+    )
+    .unwrap();
+    let manifest = Manifest::load(&path).unwrap();
+    let runs = manifest.expand(None, None).unwrap().runs;
+    let hsd_skip::StrategyConfig::Searched(e2e) = &runs[0].strategy else {
+        panic!("{:?}", runs[0].strategy)
+    };
+    assert_eq!(e2e.removal_order, [3, 1, 6]);
+    assert_eq!(manifest.skip_reason(&runs[0], 8, 8).unwrap(), None);
+    // XSum has no plan in the file.
+    assert!(manifest.skip_reason(&runs[1], 8, 8).is_err());
+
+    std::fs::write(&plans, r#"{"format":"other","plans":{}}"#).unwrap();
+    let err = Manifest::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("plans.json") && err.contains("format"),
+        "{err}"
+    );
+    let misplaced =
+        manifest_text(&plans).replace("name = \"searched\"\nplan", "name = \"hsd\"\nplan");
+    let path = write(dir.path(), "misplaced.toml", &misplaced);
+    let err = Manifest::load(&path).unwrap_err().to_string();
+    assert!(err.contains("`plan_file` belongs to `searched`"), "{err}");
+}

@@ -21,6 +21,10 @@ pub struct StrategyBlock {
     /// `[None]` for the strategy decoding on its own; with `speculative = k` (or a list of
     /// them), one lossless mode per `k` in which the strategy drafts for the full model.
     pub speculative: Vec<Option<SpeculativeConfig>>,
+    /// `searched` only: the plan file (`hsd search`) whose `model/dataset` removal orders its
+    /// runs skip by, and those orders as read at load (none when the file does not exist yet).
+    pub plan_file: Option<PathBuf>,
+    pub plans: BTreeMap<String, Vec<usize>>,
 }
 
 /// A validated, merged manifest.
@@ -177,6 +181,30 @@ fn parse_strategy(
         }
     };
     let speculative = parse_speculative(&mut table).map_err(at)?;
+    let plan_file = match table.remove("plan_file") {
+        None => None,
+        Some(toml::Value::String(file)) if name == "searched" => Some(PathBuf::from(file)),
+        Some(toml::Value::String(_)) => {
+            return Err(at(format!(
+                "`plan_file` belongs to `searched` strategies, not {name:?}"
+            )));
+        }
+        Some(other) => {
+            return Err(at(format!(
+                "`plan_file` must be a path, not {}",
+                other.type_str()
+            )));
+        }
+    };
+    let plans = match &plan_file {
+        Some(file) if file.exists() => crate::plans::PlanFile::read(file)
+            .map_err(|e| at(format!("{e:#}")))?
+            .plans
+            .into_iter()
+            .map(|(key, plan)| (key, plan.removal_order))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
     let knobs = serde_json::to_value(&table).map_err(|e| at(e.to_string()))?;
     let mut configs = Vec::with_capacity(targets.len());
     for target in targets {
@@ -197,6 +225,8 @@ fn parse_strategy(
         name,
         configs,
         speculative,
+        plan_file,
+        plans,
     })
 }
 

@@ -7,5 +7,6 @@ pub mod full;
 pub mod hsd;
 pub mod oracle;
 pub mod random;
+pub mod searched;
 pub mod skipdecode;
 pub mod static_skip;
