@@ -26,8 +26,17 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let commit = git(&["rev-parse", "HEAD"]).map(|head| {
-        let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-            .is_some_and(|status| !status.is_empty());
+        // Only the sources count: outputs a run writes (figures, adapters) are not the code.
+        let dirty = git(&[
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            "crates",
+            "Cargo.toml",
+            "Cargo.lock",
+        ])
+        .is_some_and(|status| !status.is_empty());
         if dirty { format!("{head}-dirty") } else { head }
     });
     if let Some(commit) = commit {
