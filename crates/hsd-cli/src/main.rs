@@ -12,6 +12,7 @@ mod preflight;
 mod prompts;
 mod report;
 mod results;
+mod speculative_report;
 mod sweep;
 
 use std::process::ExitCode;

@@ -43,12 +43,16 @@ pub struct Written {
 /// Renders every table and figure for the results in `results_dir` (one manifest's folder)
 /// into `paper_dir/tables` and `paper_dir/figures`, file names prefixed with `name`.
 pub fn render(results_dir: &Path, paper_dir: &Path, name: &str) -> anyhow::Result<Written> {
-    let rows = read_parquet(&results_dir.join("summary.parquet"))?;
+    let all_rows = read_parquet(&results_dir.join("summary.parquet"))?;
     anyhow::ensure!(
-        !rows.is_empty(),
+        !all_rows.is_empty(),
         "{}: the summary has no rows",
         results_dir.join("summary.parquet").display()
     );
+    // Lossless runs decode vanilla's tokens: they get their own table and figure.
+    let (speculative, rows): (Vec<SummaryRow>, Vec<SummaryRow>) = all_rows
+        .into_iter()
+        .partition(crate::speculative_report::is_speculative);
     let records: Vec<Record> = recover(&results_dir.join("records.jsonl"))?;
     let tables_dir = paper_dir.join("tables");
     let figures_dir = paper_dir.join("figures");
@@ -61,6 +65,20 @@ pub fn render(results_dir: &Path, paper_dir: &Path, name: &str) -> anyhow::Resul
     let tex = tables_dir.join(format!("{name}.tex"));
     write_atomic(&tex, latex_table(&rows).as_bytes())?;
     written.tables = vec![md, tex];
+    if !speculative.is_empty() {
+        let path = tables_dir.join(format!("{name}_speculative.md"));
+        write_atomic(
+            &path,
+            crate::speculative_report::markdown_table(&speculative).as_bytes(),
+        )?;
+        written.tables.push(path);
+        let panels = crate::speculative_report::panels(&speculative);
+        for extension in ["png", "svg"] {
+            let path = figures_dir.join(format!("{name}_speculative.{extension}"));
+            hsd_plot::render_panels(&panels, 2, &path)?;
+            written.figures.push(path);
+        }
+    }
 
     let figures: [(&str, Vec<LineChart>); 3] = [
         ("quality", quality_panels(&rows, false)),
