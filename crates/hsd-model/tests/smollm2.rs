@@ -8,8 +8,8 @@ mod model_file;
 
 use std::path::PathBuf;
 
-use hsd_model::{Batch, GenerateConfig, load_model};
-use hsd_skip::{LayerPlan, StepContext, Strategy};
+use hsd_model::{Batch, GenerateConfig, SpeculativeConfig, load_model};
+use hsd_skip::{LayerPlan, StepContext, Strategy, StrategyConfig};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -90,4 +90,50 @@ fn smollm2_matches_transformers() {
         .generate(std::slice::from_ref(&first.ids), &mut Full, &config)
         .unwrap();
     assert_eq!(out.rows[0].tokens, reference.greedy);
+}
+
+/// Lossless decoding on the real model: whatever drafts, the tokens are vanilla's, alone and
+/// in a left-padded batch.
+#[test]
+fn smollm2_speculative_tokens_equal_vanilla() {
+    let Some(path) = model_file::smollm2_gguf() else {
+        return;
+    };
+    let model = load_model(path.to_str().unwrap(), backend::test_backend()).unwrap();
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2_reference.json"),
+    )
+    .unwrap();
+    let reference: Reference = serde_json::from_str(&text).unwrap();
+    let prompts: Vec<Vec<u32>> = reference.prompts.iter().map(|p| p.ids.clone()).collect();
+    let config = GenerateConfig {
+        max_new_tokens: 24,
+        eos_ids: model.tokenizer().unwrap().eos_ids().to_vec(),
+        pad_id: 0,
+    };
+    let layers = model.shapes.layers;
+    for batch in [&prompts[..1], &prompts[..]] {
+        let vanilla = model.decoder.generate(batch, &mut Full, &config).unwrap();
+        for (name, target) in [("hsd", 0.5), ("skipdecode", 0.4), ("random", 0.5)] {
+            let drafter =
+                StrategyConfig::from_settings(name, &[format!("target_skip_ratio={target}")])
+                    .unwrap();
+            for speculative in [SpeculativeConfig::fixed(3), SpeculativeConfig::adaptive(2)] {
+                let mut strategy = drafter.build(layers, config.max_new_tokens).unwrap();
+                let out = model
+                    .decoder
+                    .generate_speculative(batch, strategy.as_mut(), &config, &speculative)
+                    .unwrap();
+                for (ours, theirs) in out.generation.rows.iter().zip(&vanilla.rows) {
+                    assert_eq!(
+                        ours.tokens,
+                        theirs.tokens,
+                        "{name}@{target}, {speculative:?}, batch of {}",
+                        batch.len()
+                    );
+                }
+                assert!(out.stats.drafted > 0);
+            }
+        }
+    }
 }
