@@ -16,7 +16,8 @@
 //! ```
 //!
 //! To decode one prompt with many strategies, [`Decoder::prefill`] once and hand clones of the
-//! logits and [`Cache`] to [`Decoder::decode`].
+//! logits and [`Cache`] to [`Decoder::decode`]. [`Decoder::generate_speculative`] decodes
+//! losslessly: the strategy drafts and every layer verifies, so the tokens are vanilla's.
 
 mod arch;
 mod attention;
