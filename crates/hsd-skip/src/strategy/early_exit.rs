@@ -5,11 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::knobs::{StrategyKnobs, name_and_target};
 use crate::schedule::{Search, check_shape, check_target, ratio_of};
-use crate::{KvFill, LayerPlan, LayerSet, SkipError, StepContext, Strategy};
+use crate::strategy::fixed_set::FixedSet;
+use crate::{KvFill, LayerSet, SkipError, Strategy};
 
 const NAME: &str = "early_exit";
 
-/// The manifest form of [`EarlyExit`].
+/// The manifest form of a static early exit, which runs as a [`FixedSet`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EarlyExitConfig {
@@ -37,7 +38,7 @@ impl Default for EarlyExitConfig {
 }
 
 impl EarlyExitConfig {
-    pub fn build(&self, layers: usize) -> Result<EarlyExit, SkipError> {
+    pub fn build(&self, layers: usize) -> Result<FixedSet, SkipError> {
         let invalid = |reason: String| SkipError::InvalidKnob {
             strategy: NAME,
             knob: "n_layers",
@@ -49,10 +50,11 @@ impl EarlyExitConfig {
         if n_layers == 0 || n_layers > layers {
             return Err(invalid(format!("= {n_layers} is not in 1..={layers}")));
         }
-        Ok(EarlyExit {
-            n_layers,
-            kv_fill: self.kv_fill,
-        })
+        Ok(FixedSet::new(
+            NAME,
+            LayerSet::from_fn(layers, |j| j < n_layers),
+            self.kv_fill,
+        ))
     }
 }
 
@@ -91,26 +93,5 @@ impl StrategyKnobs for EarlyExitConfig {
         _max_new_tokens: usize,
     ) -> Result<Box<dyn Strategy + Send>, SkipError> {
         Ok(Box::new(self.build(layers)?))
-    }
-}
-
-/// Static early exit: see the module documentation for the rule.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EarlyExit {
-    n_layers: usize,
-    kv_fill: KvFill,
-}
-
-impl Strategy for EarlyExit {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn plan(&mut self, cx: &StepContext) -> LayerPlan {
-        LayerPlan {
-            run: LayerSet::from_fn(cx.layers, |j| j < self.n_layers),
-            kv_fill: self.kv_fill,
-            checks: LayerSet::empty(cx.layers),
-        }
     }
 }

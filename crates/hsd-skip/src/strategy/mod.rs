@@ -3,6 +3,7 @@
 pub mod calm;
 pub mod d3;
 pub mod early_exit;
+pub mod fixed_set;
 pub mod full;
 pub mod hsd;
 pub mod oracle;

@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::knobs::{StrategyKnobs, name_and_target};
 use crate::schedule::{Search, check_shape, check_target, ratio_of};
-use crate::{KvFill, LayerPlan, LayerSet, SkipError, StepContext, Strategy};
+use crate::strategy::fixed_set::FixedSet;
+use crate::{KvFill, LayerSet, SkipError, Strategy};
 
 const NAME: &str = "searched";
 
-/// The manifest form of [`SearchedSkip`].
+/// The manifest form of a searched set, which runs as a [`FixedSet`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchedConfig {
@@ -31,7 +32,7 @@ pub struct SearchedConfig {
 }
 
 impl SearchedConfig {
-    pub fn build(&self, layers: usize) -> Result<SearchedSkip, SkipError> {
+    pub fn build(&self, layers: usize) -> Result<FixedSet, SkipError> {
         let invalid = |knob, reason: String| SkipError::InvalidKnob {
             strategy: NAME,
             knob,
@@ -67,10 +68,7 @@ impl SearchedConfig {
         for &layer in &self.removal_order[..skip] {
             run.remove(layer);
         }
-        Ok(SearchedSkip {
-            run,
-            kv_fill: self.kv_fill,
-        })
+        Ok(FixedSet::new(NAME, run, self.kv_fill))
     }
 }
 
@@ -114,27 +112,6 @@ impl StrategyKnobs for SearchedConfig {
     }
 }
 
-/// The searched set: the same layers run for every token.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SearchedSkip {
-    run: LayerSet,
-    kv_fill: KvFill,
-}
-
-impl Strategy for SearchedSkip {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn plan(&mut self, cx: &StepContext) -> LayerPlan {
-        LayerPlan {
-            run: self.run.clone(),
-            kv_fill: self.kv_fill,
-            checks: LayerSet::empty(cx.layers),
-        }
-    }
-}
-
 /// One removal of [`greedy_removal`]: the layer removed and the score of the set without it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Removal {
@@ -175,7 +152,7 @@ pub fn greedy_removal<E>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::StrategyConfig;
+    use crate::{StepContext, StrategyConfig};
 
     #[test]
     fn greedy_removal_takes_the_least_harmful_layer_each_time() {

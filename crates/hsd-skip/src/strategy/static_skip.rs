@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::knobs::{StrategyKnobs, name_and_target};
 use crate::schedule::{Search, check_shape, check_target, ratio_of};
+use crate::strategy::fixed_set::FixedSet;
 use crate::strategy::hsd::forwarded;
-use crate::{KvFill, LayerPlan, LayerSet, SkipError, StepContext, Strategy};
+use crate::{KvFill, SkipError, Strategy};
 
 const NAME: &str = "static";
 
-/// The manifest form of [`StaticSkip`].
+/// The manifest form of the static interleave, which runs as a [`FixedSet`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticConfig {
@@ -45,7 +46,7 @@ impl Default for StaticConfig {
 impl StaticConfig {
     pub const DEFAULT_SKIP: usize = 1;
 
-    pub fn build(&self, layers: usize) -> Result<StaticSkip, SkipError> {
+    pub fn build(&self, layers: usize) -> Result<FixedSet, SkipError> {
         let skip = self.skip.unwrap_or(Self::DEFAULT_SKIP);
         if skip >= layers {
             return Err(SkipError::InvalidKnob {
@@ -54,10 +55,11 @@ impl StaticConfig {
                 reason: format!("= {skip} would run no layer of {layers}"),
             });
         }
-        Ok(StaticSkip {
-            run: forwarded(layers, skip, self.keep_last),
-            kv_fill: self.kv_fill,
-        })
+        Ok(FixedSet::new(
+            NAME,
+            forwarded(layers, skip, self.keep_last),
+            self.kv_fill,
+        ))
     }
 }
 
@@ -98,26 +100,5 @@ impl StrategyKnobs for StaticConfig {
         _max_new_tokens: usize,
     ) -> Result<Box<dyn Strategy + Send>, SkipError> {
         Ok(Box::new(self.build(layers)?))
-    }
-}
-
-/// The static interleave: see the module documentation for the rule.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StaticSkip {
-    run: LayerSet,
-    kv_fill: KvFill,
-}
-
-impl Strategy for StaticSkip {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn plan(&mut self, cx: &StepContext) -> LayerPlan {
-        LayerPlan {
-            run: self.run.clone(),
-            kv_fill: self.kv_fill,
-            checks: LayerSet::empty(cx.layers),
-        }
     }
 }
