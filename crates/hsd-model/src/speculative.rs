@@ -34,6 +34,15 @@ pub struct SpeculativeConfig {
 }
 
 impl SpeculativeConfig {
+    /// [`Self::adaptive`] or [`Self::fixed`].
+    pub fn new(draft_tokens: usize, adaptive: bool) -> Self {
+        if adaptive {
+            Self::adaptive(draft_tokens)
+        } else {
+            Self::fixed(draft_tokens)
+        }
+    }
+
     /// A fixed `k`.
     pub fn fixed(draft_tokens: usize) -> Self {
         Self {

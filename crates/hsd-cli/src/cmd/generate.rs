@@ -69,13 +69,9 @@ pub fn run(args: Args) -> Result<()> {
         eos_ids: tokenizer.eos_ids().to_vec(),
         pad_id: tokenizer.pad_id().unwrap_or(0),
     };
-    let speculative = args.speculative.map(|k| {
-        if args.adaptive {
-            SpeculativeConfig::adaptive(k)
-        } else {
-            SpeculativeConfig::fixed(k)
-        }
-    });
+    let speculative = args
+        .speculative
+        .map(|k| SpeculativeConfig::new(k, args.adaptive));
     let prompts = std::slice::from_ref(&ids);
     let (out, stats): (GenerationBatch, _) = match &speculative {
         Some(speculative) => {

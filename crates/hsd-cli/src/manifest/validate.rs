@@ -277,11 +277,7 @@ fn parse_speculative(table: &mut toml::Table) -> Result<Vec<Option<SpeculativeCo
                 .ok()
                 .filter(|&k| (1..=64).contains(&k))
                 .ok_or_else(|| format!("`speculative` = {k}: draft tokens must be 1 to 64"))?;
-            Ok(Some(if adaptive == Some(true) {
-                SpeculativeConfig::adaptive(k)
-            } else {
-                SpeculativeConfig::fixed(k)
-            }))
+            Ok(Some(SpeculativeConfig::new(k, adaptive == Some(true))))
         })
         .collect()
 }

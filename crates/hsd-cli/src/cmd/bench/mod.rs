@@ -566,13 +566,9 @@ pub fn run(args: Args) -> Result<()> {
         args: &args,
         model: model.source.spec.clone(),
         strategy,
-        speculative: args.speculative.map(|k| {
-            if args.adaptive {
-                SpeculativeConfig::adaptive(k)
-            } else {
-                SpeculativeConfig::fixed(k)
-            }
-        }),
+        speculative: args
+            .speculative
+            .map(|k| SpeculativeConfig::new(k, args.adaptive)),
     };
     for &batch in &args.batch {
         let report = bench
