@@ -98,13 +98,15 @@ pub fn check_inputs(
             }
         }
     }
-    if !problems.is_empty() {
-        anyhow::bail!(
-            "{}: {} input problem(s):\n  {}",
+    match problems.as_slice() {
+        [] => {}
+        [problem] => anyhow::bail!("{}: {problem}", manifest.path.display()),
+        _ => anyhow::bail!(
+            "{}: {} input problems:\n  {}",
             manifest.path.display(),
             problems.len(),
             problems.join("\n  ")
-        );
+        ),
     }
     Ok(inputs)
 }
@@ -176,7 +178,7 @@ name = "full"
         let err = check_inputs(&manifest, &expansion, dir.path(), &ModelSpecs::default())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("3 input problem(s)"), "{err}");
+        assert!(err.contains("3 input problems"), "{err}");
         assert!(err.contains("metric bleurt:"), "{err}");
         assert!(err.contains("dataset e2e: /nonexistent/e2e.jsonl"), "{err}");
         assert!(

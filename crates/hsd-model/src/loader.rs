@@ -98,6 +98,8 @@ pub fn load_model(spec: &str, backend: Backend) -> Result<LoadedModel, ModelErro
             path: config_path.display().to_string(),
             source,
         })?;
+        // An architecture this crate cannot build is the first thing to say, before weights.
+        supported_model_type(&config, &config_path.display().to_string())?;
         let weights = SafetensorsDir::open(&path)?;
         let (model, architecture) = build(
             &config,
@@ -205,6 +207,26 @@ pub fn resolve_model_path(spec: &str) -> Result<PathBuf, ModelError> {
     }
 }
 
+/// The architectures [`build`] knows, by `model_type`.
+const MODEL_TYPES: [&str; 6] = ["gpt2", "llama", "mistral", "qwen2", "smollm", "phi"];
+
+/// `config`'s `model_type`, or the error naming the file and the type it cannot build.
+fn supported_model_type(config: &Value, path: &str) -> Result<String, ModelError> {
+    let model_type = config
+        .get("model_type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if MODEL_TYPES.contains(&model_type.as_str()) {
+        Ok(model_type)
+    } else {
+        Err(ModelError::UnsupportedArchitecture {
+            path: path.to_string(),
+            model_type,
+        })
+    }
+}
+
 /// Builds the architecture `config` names from `weights`.
 pub(crate) fn build(
     config: &Value,
@@ -212,11 +234,7 @@ pub(crate) fn build(
     weights: &dyn TensorSource,
     device: &burn::tensor::Device,
 ) -> Result<(Model, String), ModelError> {
-    let model_type = config
-        .get("model_type")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let model_type = supported_model_type(config, path)?;
     let model = match model_type.as_str() {
         "gpt2" => Model::Gpt2(Gpt2::load(
             &from_value::<Gpt2Config>(config, path)?,

@@ -14,7 +14,7 @@ use crate::arch::Architecture;
 use crate::decoder::{Decoder, Model};
 use crate::layers::Linear;
 use crate::lora_term::{LoraSite, LoraTerm, module_seed};
-use crate::weights::{HostTensor, PeftAdapter};
+use crate::weights::{HostTensor, PeftAdapter, TargetModules};
 
 /// A module LoRA can adapt: its Hugging Face name (`model.layers.0.self_attn.q_proj`) and the
 /// widths of its whole weight.
@@ -112,6 +112,26 @@ impl Decoder {
     /// Folds a PEFT adapter into the weights, so that decoding with it costs what decoding
     /// without it does.
     pub fn merge_adapter(&mut self, adapter: &PeftAdapter) -> Result<(), ModelError> {
+        // PEFT refuses a target that matches no module of the base model; so does hsd.
+        if let TargetModules::List(targets) = &adapter.config.target_modules {
+            let modules = self.lora_modules();
+            if let Some(target) = targets
+                .iter()
+                .find(|t| !modules.iter().any(|m| m.kind() == t.as_str()))
+            {
+                let mut kinds: Vec<&str> = modules.iter().map(LoraModule::kind).collect();
+                kinds.sort_unstable();
+                kinds.dedup();
+                return Err(ModelError::Adapter {
+                    module: target.clone(),
+                    reason: format!(
+                        "adapter_config.json's target_modules names it, but no linear layer of \
+                         this model is called that (it has {})",
+                        kinds.join(", ")
+                    ),
+                });
+            }
+        }
         let factors = adapter
             .factors
             .iter()

@@ -99,10 +99,14 @@ impl Manifest {
                     .cloned()
                     .ok_or_else(|| ManifestError::Invalid {
                         path: self.path.clone(),
-                        what: format!(
-                            "no [profile.{name}] (have: {})",
-                            self.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
-                        ),
+                        what: if self.profiles.is_empty() {
+                            format!("no [profile.{name}] (the manifest defines no profile)")
+                        } else {
+                            format!(
+                                "no [profile.{name}] (have: {})",
+                                self.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                            )
+                        },
                     })?
             }
         };

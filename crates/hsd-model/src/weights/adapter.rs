@@ -165,12 +165,10 @@ impl PeftAdapter {
             path: config_path.clone(),
             source,
         })?;
-        let config: AdapterConfig =
-            serde_json::from_str(&text).map_err(|e| WeightError::Metadata {
-                path: config_path.clone(),
-                key: "(json)".into(),
-                reason: e.to_string(),
-            })?;
+        let config: AdapterConfig = serde_json::from_str(&text).map_err(|e| WeightError::Json {
+            path: config_path.clone(),
+            reason: e.to_string(),
+        })?;
         config.check(&config_path)?;
         let weights_path = dir.join(ADAPTER_WEIGHTS);
         let source = SafetensorsDir::open(&weights_path)?;
@@ -184,9 +182,8 @@ impl PeftAdapter {
         fs::create_dir_all(dir).map_err(io(dir.to_owned()))?;
         let config_path = dir.join(ADAPTER_CONFIG);
         let mut text =
-            serde_json::to_string_pretty(&self.config).map_err(|e| WeightError::Metadata {
+            serde_json::to_string_pretty(&self.config).map_err(|e| WeightError::Json {
                 path: config_path.clone(),
-                key: "(json)".into(),
                 reason: e.to_string(),
             })?;
         text.push('\n');

@@ -66,6 +66,9 @@ pub enum WeightError {
     },
     #[error("{path}: no tensor named {tensor:?}")]
     MissingTensor { path: PathBuf, tensor: String },
+    /// A JSON file (an adapter's configuration) that does not read as its schema.
+    #[error("{path}: not a valid file of its kind: {reason}")]
+    Json { path: PathBuf, reason: String },
     #[error("{path}: metadata key {key:?}: {reason}")]
     Metadata {
         path: PathBuf,
