@@ -190,7 +190,15 @@ impl Sweep<'_> {
                                     drafted: row.drafted,
                                     accepted: row.accepted,
                                 });
-                        batch_records.push(record);
+                        // A run killed while appending this batch left some of its records
+                        // whole: the batch decodes again (its composition is fixed), and only
+                        // the missing records follow them, as an uninterrupted run writes them.
+                        if !self
+                            .finished
+                            .contains(&(run.id.clone(), example.id.clone()))
+                        {
+                            batch_records.push(record);
+                        }
                     }
                     let generated_tokens: usize =
                         generated.rows.iter().map(|g| g.tokens.len()).sum();
