@@ -69,12 +69,22 @@ impl ModelFiles {
                 .files
                 .iter()
                 .map(|f| FileDigest {
-                    path: f.path.display().to_string(),
+                    path: portable_path(&f.path),
                     bytes: f.bytes,
                     sha256: f.sha256.clone(),
                 })
                 .collect(),
         }
+    }
+}
+
+/// `path` as a record names it: under the models folder as `$HSD_MODELS/<file>`, so that a
+/// run's `meta.json` does not depend on where a machine keeps its models (the sha256 says which
+/// file it was); any other path as given.
+fn portable_path(path: &Path) -> String {
+    match path.strip_prefix(hsd_model::models_dir()) {
+        Ok(inside) => format!("$HSD_MODELS/{}", inside.display()),
+        Err(_) => path.display().to_string(),
     }
 }
 
@@ -152,6 +162,16 @@ pub fn git_commit() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_files_under_the_models_folder_are_named_portably() {
+        let inside = hsd_model::models_dir().join("m.gguf");
+        assert_eq!(portable_path(&inside), "$HSD_MODELS/m.gguf");
+        assert_eq!(
+            portable_path(Path::new("/elsewhere/m.gguf")),
+            "/elsewhere/m.gguf"
+        );
+    }
 
     #[test]
     fn sha256_is_lower_case_hex() {
