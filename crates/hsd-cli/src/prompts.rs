@@ -9,9 +9,9 @@ use anyhow::{Context, bail};
 use hsd_data::{
     DatasetSpec, Example, Mode, PromptBody, PromptTemplate, RenderOptions, Role, ShotPool,
 };
-use hsd_model::LoadedModel;
 use hsd_model::chat::{ChatMessage, ChatTemplate};
 use hsd_model::tokenizer::{PromptMode, TextTokenizer};
+use hsd_model::{GenerateConfig, LoadedModel};
 
 use crate::manifest::DatasetBlock;
 
@@ -138,4 +138,17 @@ pub fn load_examples(
     data_root: &Path,
 ) -> anyhow::Result<Vec<Example>> {
     Ok(hsd_data::load(&dataset_spec(block, limit), data_root)?)
+}
+
+/// How a sweep decodes with `tokenizer`: greedy to `max_new_tokens`, stopping at its EOS ids,
+/// padding with its pad id (its first EOS id when it has none).
+pub fn decode_config(tokenizer: &TextTokenizer, max_new_tokens: usize) -> GenerateConfig {
+    GenerateConfig {
+        max_new_tokens,
+        eos_ids: tokenizer.eos_ids().to_vec(),
+        pad_id: tokenizer
+            .pad_id()
+            .or_else(|| tokenizer.eos_ids().first().copied())
+            .unwrap_or(0),
+    }
 }

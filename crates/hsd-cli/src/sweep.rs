@@ -13,12 +13,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use hsd_model::{Batch, GenerateConfig, GenerationBatch, LoadedModel, RowSpeculation};
+use hsd_model::{Batch, GenerationBatch, LoadedModel, RowSpeculation};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::calibrate::{CalibrationSource, CalmCalibrator};
 use crate::manifest::{Expansion, Manifest, ModelBlock, Run};
-use crate::prompts::PromptEncoder;
+use crate::prompts::{PromptEncoder, decode_config};
 use crate::results::{Appender, Record, RecordKey, SpeculativeRecord, Timing};
 
 /// What one model's runs share.
@@ -73,14 +73,7 @@ impl Sweep<'_> {
             ));
             bar.set_style(bar_style.clone());
             bar.set_prefix(format!("{}/{}", self.model_block.name, block.name));
-            let config = GenerateConfig {
-                max_new_tokens: block.max_new_tokens,
-                eos_ids: tokenizer.eos_ids().to_vec(),
-                pad_id: tokenizer
-                    .pad_id()
-                    .or_else(|| tokenizer.eos_ids().first().copied())
-                    .unwrap_or(0),
-            };
+            let config = decode_config(tokenizer, block.max_new_tokens);
             let mut calibrator = CalmCalibrator::new(
                 self.model,
                 block,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
-use hsd_model::{Batch, GenerateConfig, LoadedModel};
+use hsd_model::{Batch, LoadedModel};
 use hsd_skip::{KvFill, LayerPlan, LayerSet, Removal, StrategyConfig, greedy_removal};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -19,7 +19,7 @@ use crate::adapters::load_adapted;
 use crate::calibrate::{CalibrationSource, calibration_prompts};
 use crate::manifest::{DatasetBlock, ModelBlock, ModelSpecs};
 use crate::plans::{PlanFile, SearchedPlan};
-use crate::prompts::PromptEncoder;
+use crate::prompts::{PromptEncoder, decode_config};
 use crate::results::{ModelFiles, git_commit, write_atomic};
 
 #[derive(clap::Args)]
@@ -169,14 +169,7 @@ impl Search<'_> {
             self.seed,
             self.data_root,
         )?;
-        let config = GenerateConfig {
-            max_new_tokens: self.dataset.max_new_tokens,
-            eos_ids: tokenizer.eos_ids().to_vec(),
-            pad_id: tokenizer
-                .pad_id()
-                .or_else(|| tokenizer.eos_ids().first().copied())
-                .unwrap_or(0),
-        };
+        let config = decode_config(tokenizer, self.dataset.max_new_tokens);
         let (ids, prompts) = calibration_prompts(
             self.dataset,
             &CalibrationSource {

@@ -2,7 +2,7 @@
 //! sets the measured speed-up beside the one that acceptance and the measured costs of a draft
 //! step and a verify pass predict.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use hsd_model::{
     Cache, Decoder, GenerateConfig, GenerationBatch, Logits, SpeculativeConfig, SpeculativeStats,
 };
@@ -10,7 +10,7 @@ use hsd_skip::StrategyConfig;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::ratio;
+use super::{ensure_fixed_work, ratio};
 
 /// One speculative decode from a prefill, checked to have done the fixed work.
 pub(super) fn checked_speculative_decode(
@@ -23,18 +23,7 @@ pub(super) fn checked_speculative_decode(
     let mut built = strategy.build(decoder.shapes().layers, generate.max_new_tokens)?;
     let out =
         decoder.decode_speculative(logits, &mut cache, built.as_mut(), generate, speculative)?;
-    if let Some(row) = out
-        .generation
-        .rows
-        .iter()
-        .position(|r| r.tokens.len() != generate.max_new_tokens)
-    {
-        bail!(
-            "row {row} generated {} tokens, not {}",
-            out.generation.rows[row].tokens.len(),
-            generate.max_new_tokens
-        );
-    }
+    ensure_fixed_work(&out.generation, generate)?;
     Ok((out.generation, out.stats))
 }
 
