@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use hsd_model::weights::PeftAdapter;
-use hsd_model::{Backend, LoadedModel, load_model};
+use hsd_model::{Backend, LoadedModel, WeightMode, load_model_with};
 use serde::{Deserialize, Serialize};
 
 /// What `hsd finetune` writes beside an adapter.
@@ -65,9 +65,15 @@ impl Provenance {
     }
 }
 
-/// `spec` on `backend` with the adapter at `adapter` merged in, if one is given.
-pub fn load_adapted(spec: &str, backend: Backend, adapter: Option<&Path>) -> Result<LoadedModel> {
-    let mut model = load_model(spec, backend)?;
+/// `spec` on `backend`, weights held as `weights` says, with the adapter at `adapter` merged
+/// in, if one is given.
+pub fn load_adapted(
+    spec: &str,
+    backend: Backend,
+    weights: WeightMode,
+    adapter: Option<&Path>,
+) -> Result<LoadedModel> {
+    let mut model = load_model_with(spec, backend, weights)?;
     if let Some(dir) = adapter {
         merge_into(&mut model, dir)?;
     }

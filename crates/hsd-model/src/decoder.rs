@@ -140,6 +140,16 @@ impl Decoder {
         with_arch!(&self.model, arch => arch.head(h))
     }
 
+    /// How many of the model's projections also hold their weight in the file's quantized
+    /// blocks ([`crate::WeightMode::Native`]), of how many there are.
+    pub fn native_projections(&self) -> (usize, usize) {
+        let linears = with_arch!(&self.model, arch => arch.linears());
+        (
+            linears.iter().filter(|l| l.is_native()).count(),
+            linears.len(),
+        )
+    }
+
     /// The longest sequence (prompt plus generated tokens) the model's positions cover.
     pub fn max_positions(&self) -> usize {
         with_arch!(&self.model, arch => arch.max_positions())

@@ -13,6 +13,8 @@ pub enum ModelError {
     },
     #[error("unknown backend `{0}` (expected flex, ndarray, tch or wgpu)")]
     UnknownBackend(String),
+    #[error("unknown weights `{0}` (expected f32 or native)")]
+    UnknownWeights(String),
     #[error("model `{spec}`: {reason}")]
     ModelSpec { spec: String, reason: String },
     #[error("reading {path}: {source}")]

@@ -1,13 +1,16 @@
 //! Building blocks shared by the architectures: projections, norms and the row-chunked
 //! vocabulary matrices.
 
+use std::sync::Arc;
+
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::ModelError;
-use crate::kernels::weight_product;
+use crate::kernels::{block_weight_product, weight_product};
 use crate::lora_term::{LoraSite, LoraTerm};
 use crate::weight_scope::WeightScope;
+use crate::weights::BlockMatrix;
 
 /// The largest vocabulary chunk in bytes: the wgpu Mesa CPU driver caps a buffer at 128 MiB,
 /// and a chunk must stay well under it.
@@ -43,6 +46,18 @@ pub(crate) struct Linear {
     site: Option<LoraSite>,
     #[module(skip)]
     lora: Option<LoraTerm>,
+    /// `W` in the file's quantized blocks too, with `--weights native`: decode passes read it,
+    /// passes of many rows (prefill) multiply by `weight`, which holds the same values.
+    #[module(skip)]
+    native: Option<NativeWeight>,
+}
+
+/// A projection's weight in its file's quantized blocks, and the adapters merged into the
+/// projection since loading, which the blocks cannot absorb and so keep as low-rank terms.
+#[derive(Clone, Debug)]
+struct NativeWeight {
+    blocks: Arc<BlockMatrix>,
+    merged: Vec<LoraTerm>,
 }
 
 impl Linear {
@@ -59,6 +74,7 @@ impl Linear {
             bias: bias.map(|b| Param::from_tensor(to_device(b, [d_out], device))),
             site: None,
             lora: None,
+            native: None,
         }
     }
 
@@ -94,10 +110,25 @@ impl Linear {
         self.lora.as_mut()
     }
 
-    /// Folds `delta` (`[out, in]`) into the weight, so that decoding pays nothing for an adapter.
-    pub(crate) fn merge(&mut self, delta: Tensor<2>) {
-        let merged = self.weight.val() + delta;
+    /// Folds `scale * B A` (`a` `[rank, in]`, `b` `[out, rank]`) into the weight, so that
+    /// decoding pays nothing for an adapter; quantized blocks keep it as a low-rank term.
+    pub(crate) fn merge(&mut self, a: Tensor<2>, b: Tensor<2>, scale: f64) {
+        let merged = self.weight.val() + b.clone().matmul(a.clone()) * scale;
         self.weight = Param::from_tensor(merged);
+        if let Some(native) = &mut self.native {
+            native.merged.push(LoraTerm {
+                a,
+                b,
+                scale,
+                dropout: 0.0,
+                mask_seed: 0,
+            });
+        }
+    }
+
+    /// Whether the weight is also held in the file's quantized blocks.
+    pub(crate) fn is_native(&self) -> bool {
+        self.native.is_some()
     }
 
     /// From host data laid out `[in, out]` (GPT-2's `Conv1D`).
@@ -124,13 +155,25 @@ impl Linear {
         } else {
             None
         };
-        Ok(Self::from_out_in(weight, bias, d_in, d_out, scope.device()).at(LoraSite::whole(scope)))
+        let native = scope
+            .load_blocks("weight", [d_out, d_in])?
+            .map(|blocks| NativeWeight {
+                blocks: Arc::new(blocks),
+                merged: Vec::new(),
+            });
+        Ok(Self {
+            native,
+            ..Self::from_out_in(weight, bias, d_in, d_out, scope.device())
+                .at(LoraSite::whole(scope))
+        })
     }
 
     pub(crate) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [b, t, d_in] = x.dims();
         let rows = x.reshape([b * t, d_in]);
-        let y = weight_product(self.weight.val(), rows.clone());
+        let y = self
+            .native_product(&rows)
+            .unwrap_or_else(|| weight_product(self.weight.val(), rows.clone()));
         let y = match &self.bias {
             Some(bias) => y + bias.val().unsqueeze_dim(0),
             None => y,
@@ -141,6 +184,19 @@ impl Linear {
         };
         let d_out = y.dims()[1];
         y.reshape([b, t, d_out])
+    }
+
+    /// `x W^T` (and merged adapters) over the quantized blocks, when there are blocks and a
+    /// kernel takes `rows`.
+    fn native_product(&self, rows: &Tensor<2>) -> Option<Tensor<2>> {
+        let native = self.native.as_ref()?;
+        let y = block_weight_product(&native.blocks, rows)?;
+        Some(
+            native
+                .merged
+                .iter()
+                .fold(y, |y, term| y + term.forward(rows.clone())),
+        )
     }
 }
 
@@ -200,6 +256,10 @@ pub(crate) struct VocabMatrix {
     /// `[rows_c, hidden]` per chunk.
     rows: Vec<Param<Tensor<2>>>,
     chunk_rows: usize,
+    /// The whole matrix in the file's quantized blocks too, with `--weights native`: the head
+    /// of a decode pass reads it.
+    #[module(skip)]
+    native: Option<Arc<BlockMatrix>>,
 }
 
 impl VocabMatrix {
@@ -210,7 +270,10 @@ impl VocabMatrix {
         hidden: usize,
     ) -> Result<Self, ModelError> {
         let matrix = scope.load("weight", &[vocab, hidden])?;
-        Ok(Self::from_rows(&matrix, vocab, hidden, scope.device()))
+        Ok(Self {
+            native: scope.load_blocks("weight", [vocab, hidden])?.map(Arc::new),
+            ..Self::from_rows(&matrix, vocab, hidden, scope.device())
+        })
     }
 
     /// The token embedding `model.embed_tokens.weight` and, unless the head is tied to it
@@ -253,7 +316,11 @@ impl VocabMatrix {
                 Param::from_tensor(to_device(chunk, [n, hidden], device))
             })
             .collect();
-        Self { rows, chunk_rows }
+        Self {
+            rows,
+            chunk_rows,
+            native: None,
+        }
     }
 
     /// Looks up `ids` (`[B, T]`, every id below the vocabulary size) as `[B, T, hidden]`.
@@ -313,6 +380,13 @@ impl VocabMatrix {
 
     /// Logits `[N, vocab]` for hidden rows `[N, hidden]`.
     pub(crate) fn head(&self, h: Tensor<2>) -> Tensor<2> {
+        if let Some(y) = self
+            .native
+            .as_ref()
+            .and_then(|blocks| block_weight_product(blocks, &h))
+        {
+            return y;
+        }
         let parts: Vec<Tensor<2>> = self
             .rows
             .iter()

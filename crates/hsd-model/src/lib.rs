@@ -52,7 +52,8 @@ pub use generate::{GenerateConfig, Generation, GenerationBatch, StopReason};
 pub use gpt2::Gpt2Config;
 pub use llama::LlamaConfig;
 pub use loader::{
-    KNOWN_MODELS, LoadedModel, ModelSource, SourceFile, load_model, models_dir, resolve_model_path,
+    KNOWN_MODELS, LoadedModel, ModelSource, SourceFile, WeightMode, load_model, load_model_with,
+    models_dir, resolve_model_path,
 };
 pub use lora::{LoraFactors, LoraModule, LoraScaling};
 pub use phi::PhiConfig;

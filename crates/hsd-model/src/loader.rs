@@ -1,9 +1,11 @@
 //! From a model spec (registry name, `.gguf` file or Hugging Face directory) to a decoder,
 //! its tokenizer and a record of the files it came from.
 
+use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use hsd_skip::ModelShapes;
 use serde::Serialize;
@@ -16,7 +18,7 @@ use crate::gpt2::{Gpt2, Gpt2Config};
 use crate::llama::{Llama, LlamaConfig};
 use crate::phi::{Phi, PhiConfig};
 use crate::tokenizer::TextTokenizer;
-use crate::weights::{GgufModel, SafetensorsDir, TensorSource};
+use crate::weights::{GgufModel, HostTensor, SafetensorsDir, TensorSource, WeightError};
 use crate::{Backend, ModelError};
 
 /// Model names `load_model` resolves under `$HSD_MODELS` (default `./models`).
@@ -38,6 +40,70 @@ pub struct ModelSource {
     /// `model_type` of the configuration (`llama`, `qwen2`, `gpt2`, `phi`).
     pub architecture: String,
     pub files: Vec<SourceFile>,
+    /// How the weights are held; stated only when not the `f32` reference.
+    #[serde(skip_serializing_if = "WeightMode::is_f32")]
+    pub weights: WeightMode,
+}
+
+/// How a model holds the weights of its projections and LM head.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightMode {
+    /// Dequantized to `f32`: the reference every fixture is made against, on every backend.
+    #[default]
+    F32,
+    /// Also in the file's own quantized blocks (GGUF), which decode passes of up to 16 rows
+    /// read on Flex: about 6x fewer bytes a token for Q4_1. Prefill and other backends multiply
+    /// by the `f32` copy, which holds the same values; files without blocks load as `f32`.
+    Native,
+}
+
+impl WeightMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Native => "native",
+        }
+    }
+
+    pub fn is_f32(&self) -> bool {
+        *self == Self::F32
+    }
+}
+
+impl fmt::Display for WeightMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for WeightMode {
+    type Err = ModelError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "native" => Ok(Self::Native),
+            _ => Err(ModelError::UnknownWeights(s.to_string())),
+        }
+    }
+}
+
+/// A source served as plain `f32` only: what [`WeightMode::F32`] loads from a GGUF.
+struct F32Only<'a>(&'a dyn TensorSource);
+
+impl TensorSource for F32Only<'_> {
+    fn names(&self) -> Vec<String> {
+        self.0.names()
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.0.contains(name)
+    }
+
+    fn load(&self, name: &str) -> Result<HostTensor, WeightError> {
+        self.0.load(name)
+    }
 }
 
 /// A decoder with everything needed to turn text into tokens and back.
@@ -80,8 +146,18 @@ impl LoadedModel {
 }
 
 /// Loads `spec`: a name from [`KNOWN_MODELS`], a `.gguf` file, or a Hugging Face directory
-/// (`config.json`, `model.safetensors` or a sharded index, optionally `tokenizer.json`).
+/// (`config.json`, `model.safetensors` or a sharded index, optionally `tokenizer.json`), with
+/// `f32` weights.
 pub fn load_model(spec: &str, backend: Backend) -> Result<LoadedModel, ModelError> {
+    load_model_with(spec, backend, WeightMode::F32)
+}
+
+/// [`load_model`] with the weights held as `weights` says.
+pub fn load_model_with(
+    spec: &str,
+    backend: Backend,
+    weights: WeightMode,
+) -> Result<LoadedModel, ModelError> {
     let device = backend.device()?;
     let path = resolve_model_path(spec)?;
     let spec_error = |reason: String| ModelError::ModelSpec {
@@ -145,12 +221,19 @@ pub fn load_model(spec: &str, backend: Backend) -> Result<LoadedModel, ModelErro
                     .iter()
                     .map(|f| describe(f))
                     .collect::<Result<_, _>>()?,
+                // Safetensors hold no blocks: the file's own weights are its floats.
+                weights: WeightMode::F32,
             },
         })
     } else if path.extension().is_some_and(|e| e == "gguf") {
         let gguf = GgufModel::open(&path)?;
         let config = gguf.config_json()?;
-        let (model, architecture) = build(&config, &path.display().to_string(), &gguf, &device)?;
+        let f32_only = F32Only(&gguf);
+        let source: &dyn TensorSource = match weights {
+            WeightMode::F32 => &f32_only,
+            WeightMode::Native => &gguf,
+        };
+        let (model, architecture) = build(&config, &path.display().to_string(), source, &device)?;
         let tokenizer = gguf.tokenizer()?;
         let decoder = Decoder::new(model, device);
         let shapes = decoder.shapes();
@@ -163,6 +246,7 @@ pub fn load_model(spec: &str, backend: Backend) -> Result<LoadedModel, ModelErro
                 spec: spec.to_string(),
                 architecture,
                 files: vec![describe(&path)?],
+                weights,
             },
         })
     } else {

@@ -171,8 +171,7 @@ impl Decoder {
                 continue;
             };
             let b = rows_of(&f.b, site, linear.dims()[1]);
-            let delta = b.matmul(f.a.clone()) * scale;
-            linear.merge(delta);
+            linear.merge(f.a.clone(), b, scale);
         }
         Ok(())
     }

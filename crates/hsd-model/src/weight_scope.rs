@@ -7,7 +7,7 @@ use std::fmt::Display;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::ModelError;
-use crate::weights::TensorSource;
+use crate::weights::{BlockMatrix, TensorSource};
 
 /// The tensors of a source under one name prefix, and the device modules are built on.
 #[derive(Clone)]
@@ -70,6 +70,27 @@ impl<'a> WeightScope<'a> {
             });
         }
         Ok(tensor.data)
+    }
+
+    /// `name` in the file's own quantized blocks, checked to have `shape`; `None` when the
+    /// source keeps it as plain floats or serves `f32` only.
+    pub(crate) fn load_blocks(
+        &self,
+        name: &str,
+        shape: [usize; 2],
+    ) -> Result<Option<BlockMatrix>, ModelError> {
+        let full_name = self.full_name(name);
+        let Some(matrix) = self.source.load_blocks(&full_name)? else {
+            return Ok(None);
+        };
+        if matrix.dims() != shape {
+            return Err(ModelError::Shape {
+                tensor: full_name,
+                expected: shape.to_vec(),
+                found: matrix.dims().to_vec(),
+            });
+        }
+        Ok(Some(matrix))
     }
 
     /// `name` on the device, checked to have `shape`.

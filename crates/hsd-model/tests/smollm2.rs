@@ -8,7 +8,10 @@ mod model_file;
 
 use std::path::PathBuf;
 
-use hsd_model::{Batch, GenerateConfig, SpeculativeConfig, load_model};
+use hsd_model::weights::PeftAdapter;
+use hsd_model::{
+    Backend, Batch, GenerateConfig, SpeculativeConfig, WeightMode, load_model, load_model_with,
+};
 use hsd_skip::{LayerPlan, StepContext, Strategy, StrategyConfig};
 use serde::Deserialize;
 
@@ -136,4 +139,128 @@ fn smollm2_speculative_tokens_equal_vanilla() {
             }
         }
     }
+}
+
+/// `--weights native` (the GGUF's Q4_1 and Q8_0 blocks read by the quantized kernels) against
+/// the dequantized `f32` reference: every projection native on Flex, prompt logits within
+/// 1e-3 relative, greedy tokens equal alone and in a batch, and speculative verify passes (a
+/// few rows) on blocks too.
+#[test]
+fn smollm2_native_weights_match_f32() {
+    let Some(path) = model_file::smollm2_gguf() else {
+        return;
+    };
+    let backend = backend::test_backend();
+    let spec = path.to_str().unwrap();
+    let mut reference = load_model(spec, backend).unwrap();
+    let mut native = load_model_with(spec, backend, WeightMode::Native).unwrap();
+    assert_eq!(reference.decoder.native_projections(), (0, 210));
+    if backend == Backend::Flex {
+        assert_eq!(native.decoder.native_projections(), (210, 210));
+    }
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2_reference.json"),
+    )
+    .unwrap();
+    let prompts: Vec<Vec<u32>> = serde_json::from_str::<Reference>(&text)
+        .unwrap()
+        .prompts
+        .into_iter()
+        .map(|p| p.ids)
+        .collect();
+    assert!(
+        prompts.iter().all(|p| p.len() <= 16),
+        "prefill must take the block kernel"
+    );
+    for ids in &prompts {
+        let batch = Batch::new(vec![ids.clone()], 0).unwrap();
+        let want = reference
+            .decoder
+            .prefill(&batch, 0)
+            .unwrap()
+            .0
+            .to_rows()
+            .unwrap();
+        let got = native
+            .decoder
+            .prefill(&batch, 0)
+            .unwrap()
+            .0
+            .to_rows()
+            .unwrap();
+        let scale = want[0].iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (g, w) in got[0].iter().zip(&want[0]) {
+            assert!((g - w).abs() <= 1e-3 * scale, "{ids:?}: {g} vs {w}");
+        }
+    }
+    let config = GenerateConfig {
+        max_new_tokens: 24,
+        eos_ids: reference.tokenizer().unwrap().eos_ids().to_vec(),
+        pad_id: 0,
+    };
+    for batch in [&prompts[..1], &prompts[..]] {
+        let want = reference
+            .decoder
+            .generate(batch, &mut Full, &config)
+            .unwrap();
+        let got = native.decoder.generate(batch, &mut Full, &config).unwrap();
+        for (g, w) in got.rows.iter().zip(&want.rows) {
+            assert_eq!(g.tokens, w.tokens, "batch of {}", batch.len());
+        }
+        let drafter =
+            StrategyConfig::from_settings("hsd", &["target_skip_ratio=0.5".to_string()]).unwrap();
+        let mut strategy = drafter
+            .build(native.shapes.layers, config.max_new_tokens)
+            .unwrap();
+        let lossless = native
+            .decoder
+            .generate_speculative(
+                batch,
+                strategy.as_mut(),
+                &config,
+                &SpeculativeConfig::fixed(3),
+            )
+            .unwrap();
+        for (g, w) in lossless.generation.rows.iter().zip(&want.rows) {
+            assert_eq!(g.tokens, w.tokens, "speculative, batch of {}", batch.len());
+        }
+    }
+    // An adapter merges into the f32 weights and rides beside the blocks as a low-rank term.
+    let adapter = PeftAdapter::read(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../adapters/plain/e2e"),
+    )
+    .unwrap();
+    reference.decoder.merge_adapter(&adapter).unwrap();
+    native.decoder.merge_adapter(&adapter).unwrap();
+    let batch = Batch::new(vec![prompts[2].clone()], 0).unwrap();
+    let want = reference
+        .decoder
+        .prefill(&batch, 0)
+        .unwrap()
+        .0
+        .to_rows()
+        .unwrap();
+    let got = native
+        .decoder
+        .prefill(&batch, 0)
+        .unwrap()
+        .0
+        .to_rows()
+        .unwrap();
+    let scale = want[0].iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (g, w) in got[0].iter().zip(&want[0]) {
+        assert!(
+            (g - w).abs() <= 1e-3 * scale,
+            "with the adapter: {g} vs {w}"
+        );
+    }
+    let want = reference
+        .decoder
+        .generate(&prompts[..1], &mut Full, &config)
+        .unwrap();
+    let got = native
+        .decoder
+        .generate(&prompts[..1], &mut Full, &config)
+        .unwrap();
+    assert_eq!(got.rows[0].tokens, want.rows[0].tokens, "with the adapter");
 }

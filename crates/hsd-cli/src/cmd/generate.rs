@@ -4,7 +4,9 @@
 use anyhow::Result;
 use hsd_model::chat::ChatMessage;
 use hsd_model::tokenizer::PromptMode;
-use hsd_model::{Backend, GenerateConfig, GenerationBatch, LoadedModel, SpeculativeConfig};
+use hsd_model::{
+    Backend, GenerateConfig, GenerationBatch, LoadedModel, SpeculativeConfig, WeightMode,
+};
 use hsd_skip::StrategyConfig;
 use serde_json::json;
 
@@ -28,6 +30,10 @@ pub struct Args {
     settings: Vec<String>,
     #[arg(long, default_value = "flex")]
     backend: Backend,
+    /// `f32` (dequantized: the reference) or `native` (passes of up to 16 tokens read the
+    /// GGUF's own quantized blocks).
+    #[arg(long, default_value = "f32")]
+    weights: WeightMode,
     /// A LoRA adapter directory (PEFT layout, e.g. adapters/plain/e2e) merged into the model.
     #[arg(long)]
     adapter: Option<std::path::PathBuf>,
@@ -58,7 +64,12 @@ pub(crate) fn prompt_ids(model: &LoadedModel, prompt: &str, chat: bool) -> Resul
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let model = crate::adapters::load_adapted(&args.model, args.backend, args.adapter.as_deref())?;
+    let model = crate::adapters::load_adapted(
+        &args.model,
+        args.backend,
+        args.weights,
+        args.adapter.as_deref(),
+    )?;
     let tokenizer = model.tokenizer()?;
     let ids = prompt_ids(&model, &args.prompt, args.chat)?;
     let layers = model.shapes.layers;

@@ -1,7 +1,7 @@
 //! `hsd logits`: the last position's top-K next-token logits after a full forward pass.
 
 use anyhow::Result;
-use hsd_model::{Backend, Batch};
+use hsd_model::{Backend, Batch, WeightMode};
 use serde_json::json;
 
 use super::generate::prompt_ids;
@@ -20,6 +20,10 @@ pub struct Args {
     top: usize,
     #[arg(long, default_value = "flex")]
     backend: Backend,
+    /// `f32` (dequantized: the reference) or `native` (passes of up to 16 tokens read the
+    /// GGUF's own quantized blocks).
+    #[arg(long, default_value = "f32")]
+    weights: WeightMode,
     /// A LoRA adapter directory (PEFT layout, e.g. adapters/plain/e2e) merged into the model.
     #[arg(long)]
     adapter: Option<std::path::PathBuf>,
@@ -29,7 +33,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let model = crate::adapters::load_adapted(&args.model, args.backend, args.adapter.as_deref())?;
+    let model = crate::adapters::load_adapted(
+        &args.model,
+        args.backend,
+        args.weights,
+        args.adapter.as_deref(),
+    )?;
     let tokenizer = model.tokenizer()?;
     let ids = prompt_ids(&model, &args.prompt, args.chat)?;
     let (logits, _) = model

@@ -151,6 +151,8 @@ fn consistent_shards<'a>(
             Some("profile or limit")
         } else if meta.backend != first.backend {
             Some("backend")
+        } else if meta.weights != first.weights {
+            Some("weights")
         } else if meta.models != first.models {
             Some("model files")
         } else {

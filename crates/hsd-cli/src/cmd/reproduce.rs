@@ -48,6 +48,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (manifest, expansion) = args.sweep.load()?;
     let backend = args.model_flags.backend.unwrap_or(manifest.backend);
+    let weights = args.model_flags.weights.unwrap_or(manifest.weights);
     let manifest_sha256 = hex_sha256(manifest.text.as_bytes());
     let committed = match &args.against {
         Some(folder) => Some(folder.clone()),
@@ -56,6 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 && meta.profile == expansion.profile
                 && meta.limit == expansion.limit
                 && meta.backend == backend.name()
+                && meta.weights.as_deref() == (!weights.is_f32()).then(|| weights.name())
                 && meta.shard.is_none()
         })?,
     };

@@ -6,7 +6,7 @@ use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use hsd_model::Backend;
+use hsd_model::{Backend, WeightMode};
 
 use crate::adapters::load_adapted;
 use indicatif::MultiProgress;
@@ -64,11 +64,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     });
     let backend = args.model_flags.backend.unwrap_or(manifest.backend);
+    let weights = args.model_flags.weights.unwrap_or(manifest.weights);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let _lock = lock_folder(&out)?;
     let records_path = out.join("records.jsonl");
     let timings_path = out.join("timings.jsonl");
-    let identity = RunIdentity::new(&manifest, &expansion, backend);
+    let identity = RunIdentity::new(&manifest, &expansion, backend, weights);
     let identity_path = out.join("run.json");
     if records_path.exists() {
         if !args.resume {
@@ -81,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("reading {}", identity_path.display()))?;
         if previous != identity.to_json()? {
             bail!(
-                "{}: the manifest, profile, limit, shard or backend differ from the run being resumed",
+                "{}: the manifest, profile, limit, shard, backend or weights differ from the run being resumed",
                 identity_path.display()
             );
         }
@@ -145,7 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 skipped.extend(runs.iter().map(|run| run.id.clone()));
                 continue;
             }
-            let model = load_adapted(&spec, backend, adapter.as_deref())
+            let model = load_adapted(&spec, backend, weights, adapter.as_deref())
                 .with_context(|| format!("loading model '{}' from {spec}", model_block.name))?;
             models.push(match &adapter {
                 Some(dir) => ModelFiles::with_adapter(&model_block.name, &model.source, dir)?,
@@ -200,6 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         shard: args.shard.clone(),
         seed: manifest.seed,
         backend: backend.name().to_owned(),
+        weights: (!weights.is_f32()).then(|| weights.name().to_owned()),
         models,
         metric_signatures,
         skipped_runs: skipped,
@@ -246,15 +248,25 @@ fn lock_folder(out: &Path) -> anyhow::Result<File> {
 struct RunIdentity(serde_json::Value);
 
 impl RunIdentity {
-    fn new(manifest: &Manifest, expansion: &Expansion, backend: Backend) -> Self {
+    fn new(
+        manifest: &Manifest,
+        expansion: &Expansion,
+        backend: Backend,
+        weights: WeightMode,
+    ) -> Self {
         let runs: Vec<&str> = expansion.runs.iter().map(|r| r.id.as_str()).collect();
-        Self(serde_json::json!({
+        let mut identity = serde_json::json!({
             "manifest_sha256": hex_sha256(manifest.text.as_bytes()),
             "profile": expansion.profile,
             "limit": expansion.limit,
             "backend": backend.name(),
             "runs": runs,
-        }))
+        });
+        // Stated only when not the reference, so folders made before the option still resume.
+        if !weights.is_f32() {
+            identity["weights"] = weights.name().into();
+        }
+        Self(identity)
     }
 
     fn to_json(&self) -> anyhow::Result<String> {

@@ -51,6 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (manifest, expansion) = args.selection.load()?;
     let specs = ModelSpecs::from_flags(&args.model_flags.models)?;
     let backend = args.model_flags.backend.unwrap_or(manifest.backend);
+    let weights = args.model_flags.weights.unwrap_or(manifest.weights);
     let data_root = hsd_data::data_root()?;
     let mut datasets: Vec<&DatasetBlock> = expansion
         .runs
@@ -87,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 );
                 continue;
             }
-            let model = load_adapted(&spec, backend, adapter.as_deref())
+            let model = load_adapted(&spec, backend, weights, adapter.as_deref())
                 .with_context(|| format!("loading model '{}' from {spec}", block.name))?;
             let files = match &adapter {
                 Some(dir) => ModelFiles::with_adapter(&block.name, &model.source, dir)?,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use hsd_model::Backend;
+use hsd_model::{Backend, WeightMode};
 
 use crate::manifest::{Expansion, Manifest};
 
@@ -36,4 +36,8 @@ pub struct ModelFlags {
     /// The backend, overriding the manifest's.
     #[arg(long)]
     pub backend: Option<Backend>,
+    /// `f32` (dequantized, the reference) or `native` (decode passes read the GGUF's own
+    /// quantized blocks), overriding the manifest's `weights`.
+    #[arg(long)]
+    pub weights: Option<WeightMode>,
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hsd_model::Backend;
+use hsd_model::{Backend, WeightMode};
 use serde::{Deserialize, Deserializer};
 
 use super::blocks::{DatasetBlock, ModelBlock, Profile, UnreachableTargets};
@@ -26,6 +26,8 @@ pub(super) struct ManifestFile {
     pub(super) seed: Option<u64>,
     #[serde(default, deserialize_with = "backend_name")]
     pub(super) backend: Option<Backend>,
+    #[serde(default, deserialize_with = "weights_name")]
+    pub(super) weights: Option<WeightMode>,
     pub(super) batch_size: Option<usize>,
     pub(super) throughput_tok_s: Option<f64>,
     pub(super) bootstrap_resamples: Option<usize>,
@@ -42,6 +44,14 @@ pub(super) struct ManifestFile {
 
 /// `backend = "..."` read as a [`Backend`], so a misspelt name is a syntax error at its line.
 fn backend_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Backend>, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    name.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+/// `weights = "..."` read as a [`WeightMode`], so a misspelt mode is a syntax error at its line.
+fn weights_name<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<WeightMode>, D::Error> {
     let name = String::deserialize(deserializer)?;
     name.parse().map(Some).map_err(serde::de::Error::custom)
 }
@@ -111,6 +121,7 @@ impl MergedFile {
         into.description = raw.description.or(into.description.take());
         into.seed = raw.seed.or(into.seed);
         into.backend = raw.backend.or(into.backend.take());
+        into.weights = raw.weights.or(into.weights.take());
         into.batch_size = raw.batch_size.or(into.batch_size);
         into.throughput_tok_s = raw.throughput_tok_s.or(into.throughput_tok_s);
         into.bootstrap_resamples = raw.bootstrap_resamples.or(into.bootstrap_resamples);

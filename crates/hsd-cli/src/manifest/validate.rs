@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use hsd_model::{Backend, SpeculativeConfig};
+use hsd_model::{Backend, SpeculativeConfig, WeightMode};
 use hsd_skip::StrategyConfig;
 
 use super::blocks::{DatasetBlock, ModelBlock, Profile, UnreachableTargets};
@@ -37,6 +37,8 @@ pub struct Manifest {
     pub description: String,
     pub seed: u64,
     pub backend: Backend,
+    /// How models hold their weights (`weights = "f32" | "native"`); `f32` by default.
+    pub weights: WeightMode,
     pub batch_size: usize,
     pub throughput_tok_s: f64,
     pub bootstrap_resamples: usize,
@@ -110,6 +112,7 @@ impl Manifest {
             description: merged.description.clone().unwrap_or_default(),
             seed: merged.seed.unwrap_or(0),
             backend: merged.backend.unwrap_or(Backend::Flex),
+            weights: merged.weights.unwrap_or_default(),
             batch_size,
             throughput_tok_s: merged.throughput_tok_s.unwrap_or(40.0),
             bootstrap_resamples: merged.bootstrap_resamples.unwrap_or(1000),

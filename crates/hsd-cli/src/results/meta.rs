@@ -26,6 +26,9 @@ pub struct Meta {
     pub shard: Option<String>,
     pub seed: u64,
     pub backend: String,
+    /// `native` when decode passes read the models' quantized blocks; absent for `f32`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<String>,
     pub models: Vec<ModelFiles>,
     /// Per metric, its reference implementation's signature where it has one.
     pub metric_signatures: BTreeMap<String, Option<String>>,
@@ -191,6 +194,7 @@ mod tests {
             shard: None,
             seed: 7,
             backend: "flex".into(),
+            weights: None,
             models: vec![ModelFiles {
                 name: "m".into(),
                 spec: "m".into(),

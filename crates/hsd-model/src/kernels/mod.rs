@@ -1,11 +1,18 @@
 //! CPU kernels the Flex backend lacks, behind one seam: [`weight_product`] computes `x W^T` for
-//! the model's linear layers and takes a kernel here when one fits, burn's matmul otherwise.
+//! the model's linear layers and takes a kernel here when one fits, burn's matmul otherwise;
+//! [`block_weight_product`] does the same over a weight kept in its file's quantized blocks.
 //! Other backends, and autodiff tensors in training, always take burn's path.
 
+#[cfg(all(feature = "flex", target_arch = "x86_64"))]
+mod block_fused;
+#[cfg(feature = "flex")]
+mod block_rows;
 #[cfg(feature = "flex")]
 mod few_rows;
 
 use burn::tensor::Tensor;
+
+use crate::weights::BlockMatrix;
 
 /// Up to this many input rows (tokens in a pass) a weight product runs as `(W x^T)^T`, above it
 /// as `x W^T`. With few rows, as in a decode step, putting the long output axis on gemm's row
@@ -25,5 +32,20 @@ pub(crate) fn weight_product(weight: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
         weight.matmul(x.transpose()).transpose()
     } else {
         x.matmul(weight.transpose())
+    }
+}
+
+/// `x W^T` as `[rows, out]` for `W` (`[out, in]`) in its file's quantized blocks, or `None` when
+/// no kernel takes `x` (another backend, autodiff, more rows than a decode pass has), for the
+/// caller's `f32` path.
+pub(crate) fn block_weight_product(matrix: &BlockMatrix, x: &Tensor<2>) -> Option<Tensor<2>> {
+    #[cfg(feature = "flex")]
+    {
+        block_rows::product(matrix, x)
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (matrix, x);
+        None
     }
 }

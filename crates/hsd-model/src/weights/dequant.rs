@@ -166,73 +166,112 @@ pub(crate) fn dequantize(ty: GgmlType, bytes: &[u8]) -> Option<Vec<f32>> {
     if !ty.is_supported() || !bytes.len().is_multiple_of(ty.block_bytes()) {
         return None;
     }
-    let blocks = bytes.chunks_exact(ty.block_bytes());
-    let mut out = Vec::with_capacity(bytes.len() / ty.block_bytes() * ty.block_len());
-    match ty {
-        GgmlType::F32 => out.extend(blocks.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
-        GgmlType::F16 => out.extend(blocks.map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())),
-        GgmlType::BF16 => out.extend(blocks.map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())),
-        GgmlType::Q4_0 => blocks.for_each(|b| q4_0(b, &mut out)),
-        GgmlType::Q4_1 => blocks.for_each(|b| q4_1(b, &mut out)),
-        GgmlType::Q5_0 => blocks.for_each(|b| q5_0(b, &mut out)),
-        GgmlType::Q8_0 => blocks.for_each(|b| q8_0(b, &mut out)),
-        GgmlType::Q4K => blocks.for_each(|b| q4_k(b, &mut out)),
-        GgmlType::Q6K => blocks.for_each(|b| q6_k(b, &mut out)),
-        _ => return None,
-    }
-    Some(out)
+    let mut out = vec![0.0; bytes.len() / ty.block_bytes() * ty.block_len()];
+    dequantize_into(ty, bytes, &mut out).then_some(out)
 }
 
+/// Decodes the whole blocks of `ty` in `bytes` into `out`, which must hold exactly their
+/// elements; `false` (and `out` untouched) when it does not or the type is not supported.
+///
+/// The quantized kernels decode weight rows with this too, so a product over a file's blocks
+/// sees bit for bit the weights that the `f32` path dequantized.
+#[inline(always)]
+pub(crate) fn dequantize_into(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> bool {
+    if !ty.is_supported()
+        || !bytes.len().is_multiple_of(ty.block_bytes())
+        || bytes.len() / ty.block_bytes() * ty.block_len() != out.len()
+    {
+        return false;
+    }
+    match ty {
+        GgmlType::F32 => each_block::<4, 1>(bytes, out, |b, o| o[0] = f32::from_le_bytes(*b)),
+        GgmlType::F16 => {
+            each_block::<2, 1>(bytes, out, |b, o| o[0] = f16::from_le_bytes(*b).to_f32());
+        }
+        GgmlType::BF16 => {
+            each_block::<2, 1>(bytes, out, |b, o| o[0] = bf16::from_le_bytes(*b).to_f32());
+        }
+        GgmlType::Q4_0 => each_block::<18, 32>(bytes, out, q4_0),
+        GgmlType::Q4_1 => each_block::<20, 32>(bytes, out, q4_1),
+        GgmlType::Q5_0 => each_block::<22, 32>(bytes, out, q5_0),
+        GgmlType::Q8_0 => each_block::<34, 32>(bytes, out, q8_0),
+        GgmlType::Q4K => each_block::<144, QK_K>(bytes, out, q4_k),
+        GgmlType::Q6K => each_block::<210, QK_K>(bytes, out, q6_k),
+        _ => return false,
+    }
+    true
+}
+
+/// Runs `decode` over each block of `BYTES` bytes and its `LEN` outputs; fixed sizes let the
+/// compiler unroll and vectorize the decoders.
+#[inline(always)]
+fn each_block<const BYTES: usize, const LEN: usize>(
+    bytes: &[u8],
+    out: &mut [f32],
+    decode: impl Fn(&[u8; BYTES], &mut [f32; LEN]),
+) {
+    let (blocks, _) = bytes.as_chunks::<BYTES>();
+    let (outs, _) = out.as_chunks_mut::<LEN>();
+    for (block, out) in blocks.iter().zip(outs) {
+        decode(block, out);
+    }
+}
+
+#[inline(always)]
 fn half_at(block: &[u8], at: usize) -> f32 {
     f16::from_le_bytes([block[at], block[at + 1]]).to_f32()
 }
 
 /// `d: f16, qs: [u8; 16]`; element j is the low nibble of qs[j], element j + 16 the high
 /// nibble, both offset by 8.
-fn q4_0(block: &[u8], out: &mut Vec<f32>) {
+#[inline(always)]
+fn q4_0(block: &[u8; 18], out: &mut [f32; 32]) {
     let d = half_at(block, 0);
-    let qs = &block[2..18];
-    out.extend(qs.iter().map(|&q| (f32::from(q & 0x0F) - 8.0) * d));
-    out.extend(qs.iter().map(|&q| (f32::from(q >> 4) - 8.0) * d));
+    let (low, high) = out.split_at_mut(16);
+    for ((&q, lo), hi) in block[2..].iter().zip(low).zip(high) {
+        *lo = (f32::from(q & 0x0F) - 8.0) * d;
+        *hi = (f32::from(q >> 4) - 8.0) * d;
+    }
 }
 
 /// `d: f16, m: f16, qs: [u8; 16]`; unsigned nibbles as in Q4_0, value = q * d + m.
-fn q4_1(block: &[u8], out: &mut Vec<f32>) {
+#[inline(always)]
+fn q4_1(block: &[u8; 20], out: &mut [f32; 32]) {
     let d = half_at(block, 0);
     let m = half_at(block, 2);
-    let qs = &block[4..20];
-    out.extend(qs.iter().map(|&q| f32::from(q & 0x0F) * d + m));
-    out.extend(qs.iter().map(|&q| f32::from(q >> 4) * d + m));
+    let (low, high) = out.split_at_mut(16);
+    for ((&q, lo), hi) in block[4..].iter().zip(low).zip(high) {
+        *lo = f32::from(q & 0x0F) * d + m;
+        *hi = f32::from(q >> 4) * d + m;
+    }
 }
 
 /// `d: f16, qh: u32, qs: [u8; 16]`; bit j of qh is the fifth bit of element j, bit j + 16 that
 /// of element j + 16; values are offset by 16.
-fn q5_0(block: &[u8], out: &mut Vec<f32>) {
+#[inline(always)]
+fn q5_0(block: &[u8; 22], out: &mut [f32; 32]) {
     let d = half_at(block, 0);
     let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
-    let qs = &block[6..22];
     let fifth_bit = |bit: usize| (((qh >> bit) & 1) << 4) as u8;
-    out.extend(
-        qs.iter()
-            .enumerate()
-            .map(|(j, &q)| (f32::from((q & 0x0F) | fifth_bit(j)) - 16.0) * d),
-    );
-    out.extend(
-        qs.iter()
-            .enumerate()
-            .map(|(j, &q)| (f32::from((q >> 4) | fifth_bit(j + 16)) - 16.0) * d),
-    );
+    for (j, &q) in block[6..].iter().enumerate() {
+        out[j] = (f32::from((q & 0x0F) | fifth_bit(j)) - 16.0) * d;
+        out[j + 16] = (f32::from((q >> 4) | fifth_bit(j + 16)) - 16.0) * d;
+    }
 }
 
 /// `d: f16, qs: [i8; 32]`.
-fn q8_0(block: &[u8], out: &mut Vec<f32>) {
+#[inline(always)]
+fn q8_0(block: &[u8; 34], out: &mut [f32; 32]) {
     let d = half_at(block, 0);
-    out.extend(block[2..34].iter().map(|&q| f32::from(q as i8) * d));
+    for (&q, o) in block[2..].iter().zip(out) {
+        *o = f32::from(q as i8) * d;
+    }
 }
 
 /// The 6-bit scale and min of sub-block `j` (of 8) from Q4_K's 12 packed scale bytes: sub-blocks
 /// 0..4 keep theirs in the low 6 bits of bytes j and j + 4; sub-blocks 4..8 split theirs between
 /// a nibble of bytes j + 4 and the top 2 bits of bytes j - 4 and j.
+#[inline(always)]
 fn q4_k_scale_min(j: usize, scales: &[u8]) -> (u8, u8) {
     if j < 4 {
         (scales[j] & 63, scales[j + 4] & 63)
@@ -247,18 +286,26 @@ fn q4_k_scale_min(j: usize, scales: &[u8]) -> (u8, u8) {
 /// `d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128]`: 8 sub-blocks of 32, each with a 6-bit
 /// scale and min; value = d * scale * q - dmin * min. Each 32 bytes of qs hold two sub-blocks,
 /// the first in the low nibbles.
-fn q4_k(block: &[u8], out: &mut Vec<f32>) {
+#[inline(always)]
+fn q4_k(block: &[u8; 144], out: &mut [f32; QK_K]) {
     let d = half_at(block, 0);
     let dmin = half_at(block, 2);
     let scales = &block[4..16];
     let qs = &block[16..144];
-    for (pair, q) in qs.chunks_exact(32).enumerate() {
+    for (pair, (q, y)) in qs
+        .chunks_exact(32)
+        .zip(out.chunks_exact_mut(64))
+        .enumerate()
+    {
         let (scale_lo, min_lo) = q4_k_scale_min(2 * pair, scales);
         let (scale_hi, min_hi) = q4_k_scale_min(2 * pair + 1, scales);
         let (d_lo, m_lo) = (d * f32::from(scale_lo), dmin * f32::from(min_lo));
         let (d_hi, m_hi) = (d * f32::from(scale_hi), dmin * f32::from(min_hi));
-        out.extend(q.iter().map(|&b| d_lo * f32::from(b & 0x0F) - m_lo));
-        out.extend(q.iter().map(|&b| d_hi * f32::from(b >> 4) - m_hi));
+        let (low, high) = y.split_at_mut(32);
+        for ((&b, lo), hi) in q.iter().zip(low).zip(high) {
+            *lo = d_lo * f32::from(b & 0x0F) - m_lo;
+            *hi = d_hi * f32::from(b >> 4) - m_hi;
+        }
     }
 }
 
@@ -266,18 +313,16 @@ fn q4_k(block: &[u8], out: &mut Vec<f32>) {
 /// scale; each 6-bit value is a nibble of ql plus two bits of qh, offset by 32. A half of 128
 /// elements uses 64 bytes of ql, 32 of qh and 8 scales; within it, element l + 32 k (k = 0..4)
 /// takes the low/high nibble of ql[l] / ql[l + 32] and bits 2k, 2k+1 of qh[l].
-fn q6_k(block: &[u8], out: &mut Vec<f32>) {
+#[inline(always)]
+fn q6_k(block: &[u8; 210], out: &mut [f32; QK_K]) {
     let ql_all = &block[0..128];
     let qh_all = &block[128..192];
     let scales_all = &block[192..208];
     let d = half_at(block, 208);
-    for half in 0..2 {
+    for (half, y) in out.chunks_exact_mut(128).enumerate() {
         let ql = &ql_all[64 * half..64 * half + 64];
         let qh = &qh_all[32 * half..32 * half + 32];
         let scales = &scales_all[8 * half..8 * half + 8];
-        let start = out.len();
-        out.resize(start + 128, 0.0);
-        let y = &mut out[start..];
         for l in 0..32 {
             let sub = l / 16;
             let six_bit = |low: u8, shift: u32| i32::from(low | (((qh[l] >> shift) & 3) << 4)) - 32;

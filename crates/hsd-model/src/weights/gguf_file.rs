@@ -356,11 +356,7 @@ impl GgufFile {
     /// The data of `info` (an entry of this file's directory), dequantized to `f32` in file
     /// order; an error names the tensor when its type is not dequantized here.
     pub fn read(&self, info: &GgufTensorInfo) -> Result<Vec<f32>, WeightError> {
-        let bytes = info
-            .start
-            .checked_add(info.n_bytes)
-            .and_then(|end| self.bytes.get(info.start..end))
-            .ok_or_else(|| self.tensor_error(info, "lies outside this file".into()))?;
+        let bytes = self.raw(info)?;
         dequantize(info.ggml_type, bytes).ok_or_else(|| {
             self.tensor_error(
                 info,
@@ -370,6 +366,14 @@ impl GgufFile {
                 ),
             )
         })
+    }
+
+    /// The bytes of `info`'s data as the file stores them (blocks of its ggml type).
+    pub fn raw(&self, info: &GgufTensorInfo) -> Result<&[u8], WeightError> {
+        info.start
+            .checked_add(info.n_bytes)
+            .and_then(|end| self.bytes.get(info.start..end))
+            .ok_or_else(|| self.tensor_error(info, "lies outside this file".into()))
     }
 
     pub(crate) fn tensor_error(&self, info: &GgufTensorInfo, reason: String) -> WeightError {

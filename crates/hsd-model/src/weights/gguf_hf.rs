@@ -8,8 +8,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::gguf_file::{GgufFile, GgufTensorInfo, MetadataValue};
-use super::{HostTensor, TensorSource, WeightError};
+use super::gguf_file::{GgmlType, GgufFile, GgufTensorInfo, MetadataValue};
+use super::{BlockMatrix, HostTensor, TensorSource, WeightError};
 use crate::tokenizer::{ByteLevelBpe, TextTokenizer};
 
 /// Architectures whose tensors follow llama.cpp's llama naming and RoPE row permutation.
@@ -263,31 +263,19 @@ impl TensorSource for GgufModel {
     }
 
     fn load(&self, name: &str) -> Result<HostTensor, WeightError> {
-        let info = self
-            .tensor_info(name)
-            .ok_or_else(|| WeightError::MissingTensor {
-                path: self.file.path().to_owned(),
-                tensor: name.into(),
-            })?;
+        let info = self.directory_entry(name)?;
         let mut data = self.file.read(info)?;
         let shape = info.shape();
-        if let Some(stated_heads) = self.rope_permutation_heads(name)?
+        if let Some(head_dim) = self.rope_head_dim(name, info)?
             && !data.is_empty()
         {
-            let rows = shape.first().copied().unwrap_or(1);
-            let heads = usize::try_from(stated_heads).ok().filter(|&h| {
-                h.checked_mul(2)
-                    .is_some_and(|pair_rows| pair_rows > 0 && rows.is_multiple_of(pair_rows))
-            });
-            let Some(heads) = heads else {
-                return Err(self.file.tensor_error(
-                    info,
-                    format!(
-                        "{rows} rows cannot be split into {stated_heads} heads of two RoPE halves"
-                    ),
-                ));
-            };
-            data = unpermute_rope_rows(&data, rows, heads);
+            let row_len = data.len() / shape[0];
+            data = (0..shape[0])
+                .flat_map(|to| {
+                    let from = rope_source_row(to, head_dim);
+                    data[from * row_len..(from + 1) * row_len].iter().copied()
+                })
+                .collect();
         }
         Ok(HostTensor {
             name: name.into(),
@@ -295,27 +283,70 @@ impl TensorSource for GgufModel {
             data,
         })
     }
+
+    fn load_blocks(&self, name: &str) -> Result<Option<BlockMatrix>, WeightError> {
+        let info = self.directory_entry(name)?;
+        let shape = info.shape();
+        if info.ggml_type == GgmlType::F32 || shape.len() != 2 {
+            return Ok(None);
+        }
+        let matrix = BlockMatrix::new(
+            info.ggml_type,
+            shape[0],
+            shape[1],
+            self.file.raw(info)?.to_vec(),
+        )
+        .map_err(|reason| self.file.tensor_error(info, reason))?;
+        Ok(Some(match self.rope_head_dim(name, info)? {
+            Some(head_dim) => matrix.with_rows_from(|to| rope_source_row(to, head_dim)),
+            None => matrix,
+        }))
+    }
 }
 
-/// Undoes llama.cpp's `permute` of q/k projection rows. Within each head of `2 * half` rows the
-/// converter stores HF row `j * half + i` (RoPE half j, pair index i) at row `2 * i + j`, which
-/// interleaves the two rotary halves; transformers reverses this the same way when it loads a GGUF.
-fn unpermute_rope_rows(data: &[f32], rows: usize, heads: usize) -> Vec<f32> {
-    let row_len = data.len() / rows;
-    let head_dim = rows / heads;
-    let half = head_dim / 2;
-    let mut out = vec![0.0; data.len()];
-    for head in 0..heads {
-        for i in 0..half {
-            for j in 0..2 {
-                let from = head * head_dim + 2 * i + j;
-                let to = head * head_dim + j * half + i;
-                out[to * row_len..(to + 1) * row_len]
-                    .copy_from_slice(&data[from * row_len..(from + 1) * row_len]);
-            }
+impl GgufModel {
+    fn directory_entry(&self, name: &str) -> Result<&GgufTensorInfo, WeightError> {
+        self.tensor_info(name)
+            .ok_or_else(|| WeightError::MissingTensor {
+                path: self.file.path().to_owned(),
+                tensor: name.into(),
+            })
+    }
+
+    /// The head size of the RoPE row permutation that llama.cpp's converter applied to `name`,
+    /// `None` when it applied none; an error when the rows do not split into the stated heads.
+    fn rope_head_dim(
+        &self,
+        name: &str,
+        info: &GgufTensorInfo,
+    ) -> Result<Option<usize>, WeightError> {
+        let Some(stated_heads) = self.rope_permutation_heads(name)? else {
+            return Ok(None);
+        };
+        let rows = info.shape().first().copied().unwrap_or(1);
+        let heads = usize::try_from(stated_heads).ok().filter(|&h| {
+            h.checked_mul(2)
+                .is_some_and(|pair_rows| pair_rows > 0 && rows.is_multiple_of(pair_rows))
+        });
+        match heads {
+            Some(heads) => Ok(Some(rows / heads)),
+            None => Err(self.file.tensor_error(
+                info,
+                format!("{rows} rows cannot be split into {stated_heads} heads of two RoPE halves"),
+            )),
         }
     }
-    out
+}
+
+/// The file row that holds Hugging Face row `to` of a q/k projection whose rows llama.cpp's
+/// converter permuted in heads of `head_dim`. Within each head of `2 * half` rows it stores HF
+/// row `j * half + i` (RoPE half j, pair index i) at row `2 * i + j`, which interleaves the two
+/// rotary halves; transformers reverses this the same way when it loads a GGUF.
+fn rope_source_row(to: usize, head_dim: usize) -> usize {
+    let half = head_dim / 2;
+    let (head, within) = (to / head_dim, to % head_dim);
+    let (j, i) = (within / half, within % half);
+    head * head_dim + 2 * i + j
 }
 
 /// The Hugging Face name of a llama.cpp llama tensor, `None` for names outside the map.

@@ -6,6 +6,7 @@
 //! their PyTorch state-dict name and builds modules from them; modules never read files.
 
 mod adapter;
+mod block_matrix;
 mod dequant;
 mod gguf_file;
 mod gguf_hf;
@@ -19,6 +20,8 @@ use memmap2::Mmap;
 pub use adapter::{
     ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterConfig, HostFactors, PeftAdapter, TargetModules,
 };
+pub use block_matrix::BlockMatrix;
+pub(crate) use dequant::dequantize_into;
 pub use gguf_file::{GgmlType, GgufFile, GgufTensorInfo, MetadataValue};
 pub use gguf_hf::GgufModel;
 pub use safetensors_dir::SafetensorsDir;
@@ -92,6 +95,13 @@ pub trait TensorSource: Send + Sync {
     /// The tensor dequantized to f32, shape in PyTorch order (nn.Linear weight = [out, in];
     /// GPT-2's Conv1D stays [in, out] as HF stores it).
     fn load(&self, name: &str) -> Result<HostTensor, WeightError>;
+    /// The 2-D tensor `name` in the file's own quantized blocks, shape and row order as
+    /// [`Self::load`] gives them; `None` when the file stores it as plain `f32` (or holds no
+    /// blocks at all, as safetensors files do).
+    fn load_blocks(&self, name: &str) -> Result<Option<BlockMatrix>, WeightError> {
+        let _ = name;
+        Ok(None)
+    }
 }
 
 /// A weight file's bytes: memory-mapped from disk, or owned (parsers fed from memory).

@@ -8,6 +8,7 @@
 //! token (which the prompt's forward pass yields), and FLOPs are counted over the same steps.
 //! With `--speculative K` the strategy drafts for the full model instead (see `speculative`).
 
+mod bandwidth;
 mod speculative;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use hsd_data::{DatasetName, DatasetSpec, Example, Source, Split};
 use hsd_model::tokenizer::TextTokenizer;
 use hsd_model::{
     Backend, Batch, Cache, Decoder, GenerateConfig, GenerationBatch, Logits, SpeculativeConfig,
-    SpeculativeStats,
+    SpeculativeStats, WeightMode,
 };
 use hsd_skip::{Flops, ModelShapes, SkipStats, StrategyConfig};
 use serde::Serialize;
@@ -33,6 +34,10 @@ pub struct Args {
     model: String,
     #[arg(long, default_value = "flex")]
     backend: Backend,
+    /// `f32` (dequantized: the reference) or `native` (passes of up to 16 tokens read the
+    /// GGUF's own quantized blocks).
+    #[arg(long, default_value = "f32")]
+    weights: WeightMode,
     /// A LoRA adapter directory merged into the model (decoding then costs the same).
     #[arg(long)]
     adapter: Option<PathBuf>,
@@ -88,6 +93,12 @@ struct BatchReport {
     engine: &'static str,
     model: String,
     backend: &'static str,
+    /// `native` when decode passes read the GGUF's quantized blocks; absent for `f32`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weights: Option<&'static str>,
+    /// Projections that hold their weight in quantized blocks, of all of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    native_projections: Option<[usize; 2]>,
     threads: usize,
     batch: usize,
     prompt_tokens: usize,
@@ -101,6 +112,9 @@ struct BatchReport {
     peak_rss_mb: f64,
     /// `/proc/loadavg` after this batch size: above ~1.5 on two cores the timings are noisy.
     load_avg: [f64; 3],
+    /// The machine's memory read bandwidth (GB/s, every thread), measured before the first
+    /// batch size: batch-1 decode speed follows it from host to host.
+    read_bandwidth_gb_s: f64,
     /// Share of vanilla decode FLOPs spent in the LM head, which no layer skip removes.
     lm_head_share: f64,
     #[serde(flatten)]
@@ -316,6 +330,7 @@ struct Bench<'a> {
     model: String,
     strategy: Option<StrategyConfig>,
     speculative: Option<SpeculativeConfig>,
+    read_bandwidth_gb_s: f64,
 }
 
 /// The strategy's decode of one repetition: skipping layers, or drafting for the full model.
@@ -485,6 +500,11 @@ impl Bench<'_> {
             engine: "hsd",
             model: self.model.clone(),
             backend: args.backend.name(),
+            weights: (!args.weights.is_f32()).then(|| args.weights.name()),
+            native_projections: (!args.weights.is_f32()).then(|| {
+                let (native, all) = self.decoder.native_projections();
+                [native, all]
+            }),
             threads: rayon::current_num_threads(),
             batch,
             prompt_tokens: args.prompt_tokens,
@@ -496,6 +516,7 @@ impl Bench<'_> {
             decode_tok_s: ratio(decoded, decode_s),
             peak_rss_mb: peak_rss_mb()?,
             load_avg: load_avg()?,
+            read_bandwidth_gb_s: self.read_bandwidth_gb_s,
             lm_head_share: vanilla_account.lm_head_share(),
             strategy,
             speculative,
@@ -505,12 +526,13 @@ impl Bench<'_> {
 
 fn print_text(report: &BatchReport) {
     println!(
-        "batch {:>3}  prefill {:>8.1} tok/s  decode {:>7.1} tok/s  peak RSS {:>6.0} MB  load {:.2}",
+        "batch {:>3}  prefill {:>8.1} tok/s  decode {:>7.1} tok/s  peak RSS {:>6.0} MB  load {:.2}  read {:.1} GB/s",
         report.batch,
         report.prefill_tok_s,
         report.decode_tok_s,
         report.peak_rss_mb,
-        report.load_avg[0]
+        report.load_avg[0],
+        report.read_bandwidth_gb_s
     );
     if let Some(s) = &report.speculative {
         s.print();
@@ -559,7 +581,12 @@ pub fn run(args: Args) -> Result<()> {
         .as_deref()
         .map(|name| StrategyConfig::from_settings(name, &args.settings))
         .transpose()?;
-    let model = crate::adapters::load_adapted(&args.model, args.backend, args.adapter.as_deref())?;
+    let model = crate::adapters::load_adapted(
+        &args.model,
+        args.backend,
+        args.weights,
+        args.adapter.as_deref(),
+    )?;
     let tokenizer = model.tokenizer()?;
     let rows = args.batch.iter().copied().max().unwrap_or(1);
     let mut prompts = load_prompts(tokenizer, rows, args.prompt_tokens)?;
@@ -575,6 +602,7 @@ pub fn run(args: Args) -> Result<()> {
         speculative: args
             .speculative
             .map(|k| SpeculativeConfig::new(k, args.adaptive)),
+        read_bandwidth_gb_s: bandwidth::read_bandwidth_gb_s(),
     };
     for &batch in &args.batch {
         let report = bench
@@ -730,6 +758,7 @@ mod tests {
         let args = Args {
             model: "smollm2-135m".into(),
             backend: Backend::Flex,
+            weights: WeightMode::F32,
             adapter: None,
             batch: vec![2],
             prompt_tokens: 24,
@@ -752,6 +781,7 @@ mod tests {
             model: "smollm2-135m".into(),
             strategy: Some(StrategyConfig::from_settings("hsd", &args.settings).unwrap()),
             speculative: None,
+            read_bandwidth_gb_s: 10.0,
         };
         let report = bench.run_batch(&prompts.rows).unwrap();
         let json = serde_json::to_value(&report).unwrap();
