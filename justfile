@@ -68,12 +68,13 @@ finetune PROFILE="full" *FLAGS: setup
 paper:
     {{hsd}} report
 
-# The peer needs torch 2.9.0, transformers and gguf in a venv (HSD_BENCH_PYTHON, default
-# .venv-bench, made here when missing). Writes results/speed/ (JSON and table.md) and
-# paper/figures/speed_*.{png,svg}.
-# Decode speed against HF transformers on the same GGUF, and HSD's skip speed-ups.
+# The peers need torch 2.9.0, transformers and gguf in a venv (HSD_BENCH_PYTHON, default
+# .venv-bench) and llama-cpp-python built from source (.venv-llamacpp), both made here when
+# missing. Writes results/speed/ (JSON and table.md) and paper/figures/speed_*.{png,svg}.
+# Decode speed with f32 and native (GGUF block) weights against HF transformers and
+# llama.cpp on the same GGUF, and HSD's skip speed-ups with both weights.
 bench: setup
-    python="$(scripts/bench-python.sh torch transformers gguf)" && HSD_BENCH_PYTHON="$python" bench/run.sh
+    python="$(scripts/bench-python.sh torch transformers gguf)" && llamacpp="$(scripts/llamacpp-python.sh)" && HSD_BENCH_PYTHON="$python" HSD_BENCH_LLAMACPP_PYTHON="$llamacpp" bench/run.sh
 
 # The peer needs torch 2.9.0, transformers, peft and gguf in a venv (HSD_BENCH_PYTHON,
 # default .venv-bench, made here when missing). Writes results/speed/train.json.

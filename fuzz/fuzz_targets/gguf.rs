@@ -10,6 +10,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(model) = GgufModel::from_bytes(data.to_vec(), "fuzz.gguf") {
         for name in model.names() {
             let _ = model.load(&name);
+            // The quantized blocks `--weights native` keeps, and their decoding.
+            if let Ok(Some(blocks)) = model.load_blocks(&name) {
+                let _ = blocks.dequantize();
+            }
         }
         let _ = model.config_json();
         if let (Some(source), Ok(tokenizer)) = (model.chat_template(), model.tokenizer()) {

@@ -1,6 +1,6 @@
-//! Figures from a speed-benchmark folder (`bench/run.sh` output: `hsd.json`, `hf.json` and
-//! `hsd-skip*.json`, one JSON object per batch size and line, as `hsd bench --json` and
-//! `bench/hf_generate.py` print them).
+//! Figures from a speed-benchmark folder (`bench/run.sh` output: `hsd.json`, `hsd-native.json`,
+//! `hf.json`, `llamacpp.json` and `hsd-skip*.json`, one JSON object per batch size and line, as
+//! `hsd bench --json`, `bench/hf_generate.py` and `bench/llamacpp_generate.py` print them).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,8 @@ use serde::Deserialize;
 struct BenchLine {
     engine: String,
     backend: String,
+    /// `native` for hsd reading the GGUF's blocks; absent for `f32` and for the peers.
+    weights: Option<String>,
     batch: usize,
     prefill_tok_s: f64,
     decode_tok_s: f64,
@@ -52,12 +54,14 @@ pub fn render(bench_dir: &Path, paper_dir: &Path) -> anyhow::Result<Vec<PathBuf>
         "{}: no benchmark lines",
         bench_dir.join("hsd.json").display()
     );
-    let peer_path = bench_dir.join("hf.json");
-    let peer = if peer_path.is_file() {
-        read_lines(&peer_path)?
-    } else {
-        Vec::new()
-    };
+    // The other engines, each where the run made it.
+    let mut engines = vec![hsd];
+    for name in ["hsd-native.json", "hf.json", "llamacpp.json"] {
+        let path = bench_dir.join(name);
+        if path.is_file() {
+            engines.push(read_lines(&path)?);
+        }
+    }
     let mut skip_paths: Vec<PathBuf> = std::fs::read_dir(bench_dir)
         .with_context(|| format!("listing {}", bench_dir.display()))?
         .filter_map(Result::ok)
@@ -78,7 +82,7 @@ pub fn render(bench_dir: &Path, paper_dir: &Path) -> anyhow::Result<Vec<PathBuf>
     std::fs::create_dir_all(&figures_dir)
         .with_context(|| format!("creating {}", figures_dir.display()))?;
     let mut written = Vec::new();
-    let mut figures = vec![("speed_throughput", throughput_panels(&hsd, &peer))];
+    let mut figures = vec![("speed_throughput", throughput_panels(&engines))];
     let skip = skip_panels(&skips);
     if !skip.is_empty() {
         figures.push(("speed_skip", skip));
@@ -94,18 +98,21 @@ pub fn render(bench_dir: &Path, paper_dir: &Path) -> anyhow::Result<Vec<PathBuf>
 }
 
 fn engine_label(line: &BenchLine) -> String {
-    if line.engine == "hsd" {
-        format!("hsd ({})", line.backend)
-    } else {
-        format!("HF transformers ({})", line.backend)
+    match line.engine.as_str() {
+        "hsd" => match &line.weights {
+            Some(weights) => format!("hsd ({}, {weights} weights)", line.backend),
+            None => format!("hsd ({})", line.backend),
+        },
+        "hf" => format!("HF transformers ({})", line.backend),
+        other => format!("{other} ({})", line.backend),
     }
 }
 
 /// Decode and prefill tokens/s against batch size, one line per engine.
-fn throughput_panels(hsd: &[BenchLine], peer: &[BenchLine]) -> Vec<LineChart> {
+fn throughput_panels(engines: &[Vec<BenchLine>]) -> Vec<LineChart> {
     let series = |value: fn(&BenchLine) -> f64| -> Vec<Series> {
-        [hsd, peer]
-            .into_iter()
+        engines
+            .iter()
             .filter(|lines| !lines.is_empty())
             .map(|lines| {
                 let mut points: Vec<Point> = lines
@@ -231,5 +238,41 @@ mod tests {
         .unwrap();
         let err = render(dir.path(), &dir.path().join("paper")).unwrap_err();
         assert!(format!("{err:#}").contains("hsd.json:3"), "{err:#}");
+    }
+
+    #[test]
+    fn every_engine_the_run_made_gets_a_line_named_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hsd.json"), HSD).unwrap();
+        let native = HSD.replace(r#""flex","#, r#""flex","weights":"native","#);
+        std::fs::write(dir.path().join("hsd-native.json"), native).unwrap();
+        std::fs::write(
+            dir.path().join("llamacpp.json"),
+            r#"{"engine":"llama.cpp","backend":"llama-cpp-python 0.3.16","batch":1,"prefill_tok_s":900.0,"decode_tok_s":140.0}"#,
+        )
+        .unwrap();
+        let engines: Vec<Vec<BenchLine>> = ["hsd.json", "hsd-native.json", "llamacpp.json"]
+            .iter()
+            .map(|name| read_lines(&dir.path().join(name)).unwrap())
+            .collect();
+        let labels: Vec<String> = throughput_panels(&engines)[0]
+            .series
+            .iter()
+            .map(|s| s.label.clone())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "hsd (flex)",
+                "hsd (flex, native weights)",
+                "llama.cpp (llama-cpp-python 0.3.16)"
+            ]
+        );
+        let written = render(dir.path(), &dir.path().join("paper")).unwrap();
+        assert_eq!(
+            written.len(),
+            2,
+            "no strategy runs, so no speed_skip figure"
+        );
     }
 }

@@ -4,6 +4,7 @@ mod adapters;
 mod bench_report;
 mod calibrate;
 mod cmd;
+mod faithfulness_report;
 mod finetune_manifest;
 mod finetune_report;
 mod manifest;

@@ -65,6 +65,11 @@ pub fn render(results_dir: &Path, paper_dir: &Path, name: &str) -> anyhow::Resul
     let tex = tables_dir.join(format!("{name}.tex"));
     write_atomic(&tex, latex_table(&rows).as_bytes())?;
     written.tables = vec![md, tex];
+    if let Some(table) = crate::faithfulness_report::markdown_table(&rows) {
+        let path = tables_dir.join(format!("{name}_faithfulness.md"));
+        write_atomic(&path, table.as_bytes())?;
+        written.tables.push(path);
+    }
     if !speculative.is_empty() {
         let path = tables_dir.join(format!("{name}_speculative.md"));
         write_atomic(
@@ -630,6 +635,7 @@ pub(crate) mod tests {
                         )]),
                         acceptance_rate: None,
                         accepted_per_round: None,
+                        faithfulness: Default::default(),
                         decode_seconds: Some(1.0 - 0.5 * s),
                         tokens_per_second: Some(8.0 / (1.0 - 0.5 * s)),
                         speedup: Some(1.0 / (1.0 - 0.5 * s)),

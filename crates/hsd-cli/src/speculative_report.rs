@@ -138,6 +138,7 @@ mod tests {
             metrics: BTreeMap::new(),
             acceptance_rate: Some(acceptance),
             accepted_per_round: Some(1.5),
+            faithfulness: Default::default(),
             decode_seconds: Some(1.0),
             tokens_per_second: Some(20.0),
             speedup: Some(speedup),

@@ -19,7 +19,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use crate::calibrate::{CalibrationSource, CalmCalibrator};
 use crate::manifest::{Expansion, Manifest, ModelBlock, Run};
 use crate::prompts::{PromptEncoder, decode_config};
-use crate::results::{Appender, Record, RecordKey, SpeculativeRecord, Timing};
+use crate::results::{Appender, Record, RecordKey, SolvedKnobs, SpeculativeRecord, Timing};
 
 /// What one model's runs share.
 pub struct Sweep<'a> {
@@ -39,6 +39,9 @@ pub struct Sweep<'a> {
 pub struct Outputs<'a> {
     pub records: &'a mut Appender,
     pub timings: &'a mut Appender,
+    /// `solved.jsonl`, and the runs it already holds.
+    pub knobs: &'a mut Appender,
+    pub solved: &'a mut BTreeSet<String>,
 }
 
 impl Sweep<'_> {
@@ -125,9 +128,20 @@ impl Sweep<'_> {
                     .prefill(&batch, block.max_new_tokens + room)?;
                 let prefill_seconds = prefill_started.elapsed().as_secs_f64();
                 for run in todo {
-                    let mut strategy = calibrator
-                        .solve(&run.strategy)?
-                        .build(self.model.shapes.layers, block.max_new_tokens)
+                    let solved = calibrator.solve(&run.strategy)?;
+                    let layers = self.model.shapes.layers;
+                    if !out.solved.contains(&run.id) {
+                        let knobs = solved
+                            .solved_knobs(layers, block.max_new_tokens)
+                            .with_context(|| format!("solving {}", run.id))?;
+                        out.knobs.append(&[SolvedKnobs {
+                            run: run.id.clone(),
+                            knobs,
+                        }])?;
+                        out.solved.insert(run.id.clone());
+                    }
+                    let mut strategy = solved
+                        .build(layers, block.max_new_tokens)
                         .with_context(|| format!("building {}", run.id))?;
                     // Timed from here: bisecting a CALM threshold above is setup, not decoding.
                     let decode_started = Instant::now();

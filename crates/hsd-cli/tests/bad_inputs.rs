@@ -79,9 +79,13 @@ fn manifest(dataset: &str, strategy: &str) -> String {
 /// Writes the files the cases read into `dir`.
 fn write_inputs(dir: &Path) {
     let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).unwrap();
-    let files: [(&str, String); 17] = [
+    let files: [(&str, String); 18] = [
         ("syntax.toml", "name = \"x\"\n[[dataset]\n".into()),
         ("unknown_key.toml", "name = \"x\"\nbogus = 1\n".into()),
+        (
+            "bad_weights.toml",
+            "name = \"x\"\nweights = \"fp8\"\n".into(),
+        ),
         (
             "unknown_dataset.toml",
             format!(
@@ -201,6 +205,12 @@ fn catalogue() -> Vec<Case> {
             &["--backend", "cuda"],
         )
         .flag(),
+        case(
+            "unknown weights",
+            &with(&["--weights", "fp8"]),
+            &["--weights", "fp8"],
+        )
+        .flag(),
         case("adaptive without k", &with(&["--adaptive"]), &["required"]).flag(),
         case(
             "unknown metric",
@@ -301,6 +311,11 @@ fn catalogue() -> Vec<Case> {
             "unknown key",
             &["check", "unknown_key.toml"],
             &["unknown_key.toml:2:1", "bogus"],
+        ),
+        case(
+            "unknown weights mode",
+            &["check", "bad_weights.toml"],
+            &["bad_weights.toml:2:", "fp8", "f32 or native"],
         ),
         case(
             "unknown dataset",

@@ -197,6 +197,23 @@ fn a_smoke_sweep_runs_resumes_after_sigkill_and_reports() {
             .unwrap()
             .contains("2.6.0")
     );
+    // Every run's solved knobs, the same after a kill and a resume.
+    let knobs = &meta["solved_knobs"];
+    assert_eq!(knobs.as_object().unwrap().len(), 5, "{knobs}");
+    let hsd_knobs = &knobs["smollm2-135m/e2e/hsd@0.50"];
+    assert!(
+        hsd_knobs["levels"].is_u64() && hsd_knobs["max_skip"].is_u64(),
+        "{knobs}"
+    );
+    let resumed_meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(resumed.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(&resumed_meta["solved_knobs"], knobs);
+    // Faithfulness beside the metrics: vanilla agrees with itself.
+    assert!(
+        summary[0].contains("vanilla_agreement") && summary[0].contains("repeated_4grams"),
+        "{}",
+        summary[0]
+    );
 
     let paper = dir.path().join("paper");
     let out = run_ok(&[
@@ -208,6 +225,12 @@ fn a_smoke_sweep_runs_resumes_after_sigkill_and_reports() {
     assert!(
         out.contains("straight.md") && out.contains("straight_quality.png"),
         "{out}"
+    );
+    let faithfulness =
+        std::fs::read_to_string(paper.join("tables/straight_faithfulness.md")).unwrap();
+    assert!(
+        faithfulness.contains("| full | – | 0.000 | 1.000 |"),
+        "{faithfulness}"
     );
     let table = std::fs::read_to_string(paper.join("tables/straight.md")).unwrap();
     assert!(

@@ -40,7 +40,8 @@ impl LoraSite {
     }
 }
 
-/// The LoRA term installed on one projection while training.
+/// A LoRA term on one projection: installed while training, or kept beside a projection's
+/// quantized blocks after an adapter merge (`--weights native`), with no dropout.
 #[derive(Clone, Debug)]
 pub(crate) struct LoraTerm {
     /// `[rank, in]`.

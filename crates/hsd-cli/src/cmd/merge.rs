@@ -109,6 +109,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Meta {
         shard: None,
         metric_signatures,
+        solved_knobs: shard_metas
+            .iter()
+            .flat_map(|m| m.solved_knobs.clone())
+            .collect(),
         skipped_runs: shard_metas
             .iter()
             .flat_map(|m| m.skipped_runs.iter().cloned())

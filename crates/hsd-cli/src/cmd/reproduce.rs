@@ -11,9 +11,10 @@ use super::sweep_flags::{ModelFlags, SweepSelection};
 use crate::results::{Meta, compare_records, hex_sha256};
 
 /// The files of a results folder that `--adopt` copies.
-const RESULT_FILES: [&str; 6] = [
+const RESULT_FILES: [&str; 7] = [
     "records.jsonl",
     "timings.jsonl",
+    "solved.jsonl",
     "summary.csv",
     "summary.parquet",
     "meta.json",

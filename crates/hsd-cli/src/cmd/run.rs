@@ -14,8 +14,8 @@ use indicatif::MultiProgress;
 use crate::manifest::{Expansion, Manifest, ModelSpecs, Run};
 use crate::preflight::check_inputs;
 use crate::results::{
-    Appender, Machine, Meta, ModelFiles, Record, Timing, done, git_commit, hex_sha256, recover,
-    score_and_summarize, write_atomic,
+    Appender, Machine, Meta, ModelFiles, Record, SolvedKnobs, Timing, done, git_commit, hex_sha256,
+    recover, score_and_summarize, write_atomic,
 };
 use crate::sweep::{Outputs, Sweep};
 
@@ -97,9 +97,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let specs = ModelSpecs::from_flags(&args.model_flags.models)?;
     let data_root = hsd_data::data_root()?;
     let inputs = check_inputs(&manifest, &expansion, &data_root, &specs)?;
+    let knobs_path = out.join("solved.jsonl");
+    let mut solved: BTreeSet<String> = recover::<SolvedKnobs>(&knobs_path)?
+        .into_iter()
+        .map(|k| k.run)
+        .collect();
     let mut outputs = Outputs {
         records: &mut Appender::open(&records_path)?,
         timings: &mut Appender::open(&timings_path)?,
+        knobs: &mut Appender::open(&knobs_path)?,
+        solved: &mut solved,
     };
     let progress = MultiProgress::new();
     let mut models = Vec::new();
@@ -202,6 +209,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seed: manifest.seed,
         backend: backend.name().to_owned(),
         weights: (!weights.is_f32()).then(|| weights.name().to_owned()),
+        solved_knobs: recover::<SolvedKnobs>(&knobs_path)?
+            .into_iter()
+            .map(|k| (k.run, serde_json::Value::Object(k.knobs)))
+            .collect(),
         models,
         metric_signatures,
         skipped_runs: skipped,

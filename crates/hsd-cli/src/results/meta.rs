@@ -29,6 +29,10 @@ pub struct Meta {
     /// `native` when decode passes read the models' quantized blocks; absent for `f32`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<String>,
+    /// Every run's knobs as solved (targets turned into settings, CALM thresholds calibrated),
+    /// from `solved.jsonl`: a cell reruns from these without the solver.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub solved_knobs: BTreeMap<String, serde_json::Value>,
     pub models: Vec<ModelFiles>,
     /// Per metric, its reference implementation's signature where it has one.
     pub metric_signatures: BTreeMap<String, Option<String>>,
@@ -195,6 +199,10 @@ mod tests {
             seed: 7,
             backend: "flex".into(),
             weights: None,
+            solved_knobs: BTreeMap::from([(
+                "m/e2e/hsd@0.25".to_owned(),
+                serde_json::json!({"levels": 4, "max_skip": 2}),
+            )]),
             models: vec![ModelFiles {
                 name: "m".into(),
                 spec: "m".into(),

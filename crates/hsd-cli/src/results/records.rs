@@ -52,6 +52,16 @@ pub struct Record {
     pub speculative: Option<SpeculativeRecord>,
 }
 
+/// What a run's strategy block became once solved: every knob, with the CALM threshold
+/// calibrated for a target, so that the run repeats without the solver. `solved.jsonl` holds
+/// one per run, written when the run is first built.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SolvedKnobs {
+    pub run: String,
+    pub knobs: serde_json::Map<String, serde_json::Value>,
+}
+
 /// One example's drafting in a lossless run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

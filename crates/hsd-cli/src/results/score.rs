@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use super::faithfulness::Output;
 use super::records::{Record, Timing};
 use super::summary::{RunResult, Speculation, summarize, write_summary};
 use crate::manifest::{Expansion, Manifest, Run};
@@ -88,6 +89,14 @@ pub fn score_and_summarize(
             flops: recs.iter().map(|r| r.flops).sum(),
             vanilla_flops: recs.iter().map(|r| r.vanilla_flops).sum(),
             scores,
+            outputs: recs
+                .iter()
+                .map(|r| Output {
+                    example: r.example.clone(),
+                    tokens: r.tokens.clone(),
+                    empty: r.prediction.trim().is_empty(),
+                })
+                .collect(),
             speculation: run.speculative.map(|_| Speculation {
                 rounds: recs
                     .iter()

@@ -5,6 +5,8 @@
 //! Intervals resample examples: for a metric, the statistic is the mean of the per-example
 //! scores (for ROUGE, METEOR and chrF the corpus score is that mean; for BLEU and CIDEr-D the
 //! corpus score is reported next to the per-example mean whose interval is given).
+//! Faithfulness columns (`vanilla_agreement`, `first_divergence`, `repeated_4grams`,
+//! `empty_share`: [`super::faithfulness`]) say what skipping did to the text beyond the metric.
 //! Timing columns (`decode_seconds`, `tokens_per_second`, `speedup`) are the only ones that
 //! differ between two runs of the same manifest, seed and backend.
 
@@ -19,6 +21,8 @@ use polars::prelude::{
 use rand_xoshiro::SplitMix64;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+
+use super::faithfulness::{Faithfulness, Output, faithfulness};
 
 /// The columns that hold wall-clock measurements.
 pub const TIMING_COLUMNS: [&str; 3] = ["decode_seconds", "tokens_per_second", "speedup"];
@@ -59,6 +63,8 @@ pub struct SummaryRow {
     /// drafts per example and round.
     pub acceptance_rate: Option<f64>,
     pub accepted_per_round: Option<f64>,
+    /// Agreement with the same model's vanilla output and degeneration, from the records.
+    pub faithfulness: Faithfulness,
     pub decode_seconds: Option<f64>,
     pub tokens_per_second: Option<f64>,
     pub speedup: Option<f64>,
@@ -84,6 +90,8 @@ pub struct RunResult {
     pub scores: BTreeMap<String, (f64, Vec<f64>)>,
     /// Lossless runs: verify rounds, drafted and accepted tokens, summed over examples.
     pub speculation: Option<Speculation>,
+    /// Each example's generated tokens, in the records' example order.
+    pub outputs: Vec<Output>,
     pub decode_seconds: Option<f64>,
 }
 
@@ -191,6 +199,7 @@ pub fn summarize(
             accepted_per_round: result
                 .speculation
                 .map(|s| ratio(s.accepted as f64, s.rounds as f64)),
+            faithfulness: faithfulness(&result.outputs, base.map(|b| b.outputs.as_slice())),
             decode_seconds: result.decode_seconds,
             tokens_per_second,
             speedup: tokens_per_second.zip(base_speed).map(|(t, b)| t / b),
@@ -321,6 +330,9 @@ pub fn to_frame(rows: &[SummaryRow]) -> anyhow::Result<DataFrame> {
     }
     columns.push(number("acceptance_rate", &|r| r.acceptance_rate));
     columns.push(number("accepted_per_round", &|r| r.accepted_per_round));
+    for (at, (name, _)) in Faithfulness::default().columns().into_iter().enumerate() {
+        columns.push(number(name, &|r| r.faithfulness.columns()[at].1));
+    }
     let [decode, speed, speedup] = TIMING_COLUMNS;
     columns.push(number(decode, &|r| r.decode_seconds));
     columns.push(number(speed, &|r| r.tokens_per_second));
@@ -399,6 +411,11 @@ fn from_frame(frame: &DataFrame) -> anyhow::Result<Vec<SummaryRow>> {
         optional("acceptance_rate")?,
         optional("accepted_per_round")?,
     );
+    let faithfulness_columns: Vec<Vec<Option<f64>>> = Faithfulness::default()
+        .columns()
+        .iter()
+        .map(|(name, _)| optional(name))
+        .collect::<anyhow::Result<_>>()?;
     let mut per_key = BTreeMap::new();
     for key in &keys {
         let fields: Vec<Vec<Option<f64>>> =
@@ -439,6 +456,9 @@ fn from_frame(frame: &DataFrame) -> anyhow::Result<Vec<SummaryRow>> {
                 .collect(),
             acceptance_rate: acceptance[i],
             accepted_per_round: accepted_per_round[i],
+            faithfulness: Faithfulness::from_columns(std::array::from_fn(|c| {
+                faithfulness_columns[c][i]
+            })),
             decode_seconds: decode[i],
             tokens_per_second: speed[i],
             speedup: speedup[i],
@@ -518,6 +538,17 @@ mod tests {
             total_slots: 1000,
             flops: if strategy == "full" { 10 } else { 7 },
             vanilla_flops: 10,
+            outputs: (0..scores.len())
+                .map(|i| Output {
+                    example: i.to_string(),
+                    tokens: if strategy == "full" {
+                        vec![1, 2, 3, 4]
+                    } else {
+                        vec![1, 2, 9, 9]
+                    },
+                    empty: false,
+                })
+                .collect(),
             scores: BTreeMap::from([("rouge1".to_owned(), (mean(&scores), scores))]),
             speculation: None,
             decode_seconds: Some(seconds),
@@ -532,6 +563,11 @@ mod tests {
             result("skipdecode", Some(0.3), vec![0.2, 0.25, 0.3, 0.25], 1.25),
         ];
         let rows = summarize(&results, 200, 5).unwrap();
+        assert_eq!(rows[0].faithfulness.vanilla_agreement, Some(1.0));
+        assert_eq!(rows[1].faithfulness.vanilla_agreement, Some(0.5));
+        assert_eq!(rows[1].faithfulness.first_divergence, Some(2.0));
+        assert_eq!(rows[1].faithfulness.repeated_4grams, Some(0.0));
+        assert_eq!(rows[1].faithfulness.empty_share, Some(0.0));
         let hsd = &rows[1].metrics["rouge1"];
         assert!((hsd.retained.unwrap() - 0.9).abs() < 1e-12);
         assert_eq!(hsd.p_vs_hsd, None);

@@ -4,7 +4,9 @@
 //! skips `s_k = s_min + round(k*(s_max-s_min)/(H-1))` layers between forwarded ones (`s_min`
 //! when `H = 1`). Of the layers numbered `1..=L`, layer `i` runs iff `i mod (s_k+1) == 0`; in
 //! code layers are 0-based, so index `j` runs iff `(j+1) mod (s_k+1) == 0`. `keep_last` also
-//! runs layer `L`. The sets of different levels are not nested (level 1 with `s = 1` runs the
+//! runs layer `L`, `keep_first` layer 1 (which the rule drops at every level that skips: an
+//! ablation knob, since a random choice of layers, which keeps layer 1 now and then, beat HSD
+//! on the zero-shot model). The sets of different levels are not nested (level 1 with `s = 1` runs the
 //! even layers, level 2 with `s = 2` runs multiples of 3), so skipped layers propagate K/V by
 //! default.
 
@@ -33,6 +35,10 @@ pub struct HsdConfig {
     /// Always run the last layer (default false).
     #[serde(default)]
     pub keep_last: bool,
+    /// Always run the first layer (default false; stated only when true, so that records made
+    /// before the knob existed still read the same).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_first: bool,
     /// What skipped layers write to the cache (default `propagate`; `none` is the ablation).
     #[serde(default)]
     pub kv_fill: KvFill,
@@ -83,7 +89,8 @@ impl HsdConfig {
                     let run: usize = (0..levels)
                         .map(|k| {
                             let skip = skip_of(levels, min_skip, max_skip, k);
-                            tokens_at_level[k] * forwarded_count(layers, skip, self.keep_last)
+                            tokens_at_level[k]
+                                * forwarded_count(layers, skip, self.keep_first, self.keep_last)
                         })
                         .sum();
                     let candidate = Self {
@@ -124,6 +131,7 @@ impl HsdConfig {
             levels,
             min_skip,
             max_skip,
+            keep_first: self.keep_first,
             keep_last: self.keep_last,
             kv_fill: self.kv_fill,
             position: self.position,
@@ -202,16 +210,22 @@ fn skip_of(levels: usize, min_skip: usize, max_skip: usize, level: usize) -> usi
     min_skip + (2 * span + steps) / (2 * steps)
 }
 
-/// The layers (0-based) forwarded when skipping `skip` between forwarded ones.
-pub(crate) fn forwarded(layers: usize, skip: usize, keep_last: bool) -> LayerSet {
+/// The layers (0-based) forwarded when skipping `skip` between forwarded ones, plus the first
+/// and the last where `keep_first` and `keep_last` ask for them.
+pub(crate) fn forwarded(layers: usize, skip: usize, keep_first: bool, keep_last: bool) -> LayerSet {
     LayerSet::from_fn(layers, |j| {
-        (j + 1).is_multiple_of(skip + 1) || (keep_last && j + 1 == layers)
+        (j + 1).is_multiple_of(skip + 1) || (keep_first && j == 0) || (keep_last && j + 1 == layers)
     })
 }
 
-/// `|forwarded(layers, skip, keep_last)|` in closed form.
-fn forwarded_count(layers: usize, skip: usize, keep_last: bool) -> usize {
-    layers / (skip + 1) + usize::from(keep_last && !layers.is_multiple_of(skip + 1))
+/// `|forwarded(layers, skip, keep_first, keep_last)|` in closed form.
+fn forwarded_count(layers: usize, skip: usize, keep_first: bool, keep_last: bool) -> usize {
+    // The rule runs layer 1 itself only when nothing is skipped, and layer L when it is a
+    // multiple of `skip + 1`; in a one-layer model the first layer is the last.
+    let first = keep_first && skip > 0;
+    let last = keep_last && !layers.is_multiple_of(skip + 1);
+    layers / (skip + 1) + usize::from(first) + usize::from(last)
+        - usize::from(first && last && layers == 1)
 }
 
 /// Hierarchical skip decoding: see the module documentation for the rule.
@@ -220,6 +234,7 @@ pub struct Hsd {
     levels: usize,
     min_skip: usize,
     max_skip: usize,
+    keep_first: bool,
     keep_last: bool,
     kv_fill: KvFill,
     position: Position,
@@ -251,7 +266,7 @@ impl Strategy for Hsd {
     fn plan(&mut self, cx: &StepContext) -> LayerPlan {
         let skip = self.skip_at(self.level(cx));
         LayerPlan {
-            run: forwarded(cx.layers, skip, self.keep_last),
+            run: forwarded(cx.layers, skip, self.keep_first, self.keep_last),
             kv_fill: self.kv_fill,
             checks: LayerSet::empty(cx.layers),
         }
@@ -294,6 +309,31 @@ mod tests {
         };
         let plan = config.build(10).unwrap().plan(&cx(0, 8, 10));
         assert_eq!(plan.run.iter().collect::<Vec<_>>(), [3, 7, 9]);
+    }
+
+    #[test]
+    fn keep_first_adds_only_the_first_layer_and_is_stated_only_when_set() {
+        let config = HsdConfig {
+            levels: Some(1),
+            min_skip: Some(3),
+            keep_first: true,
+            ..Default::default()
+        };
+        let plan = config.build(10).unwrap().plan(&cx(0, 8, 10));
+        assert_eq!(plan.run.iter().collect::<Vec<_>>(), [0, 3, 7]);
+        let json = |c: &HsdConfig| serde_json::to_string(c).unwrap();
+        assert!(json(&config).contains("\"keep_first\":true"));
+        assert!(!json(&HsdConfig::default()).contains("keep_first"));
+        let solved = HsdConfig {
+            keep_first: true,
+            target_skip_ratio: Some(0.5),
+            ..Default::default()
+        }
+        .solve(30, 64)
+        .unwrap();
+        let plans = static_schedule(&mut solved.build(30).unwrap(), 30, 64, 0);
+        assert!(plans.iter().all(|p| p.run.contains(0)));
+        assert!((skip_ratio(&plans) - 0.5).abs() <= 1.0 / 30.0);
     }
 
     #[test]
@@ -343,12 +383,13 @@ mod tests {
         #[test]
         fn skipped_layers_never_decrease_with_t(
             layers in 1usize..40, tokens in 1usize..80, levels in 1usize..9,
-            min_skip in 0usize..6, extra in 0usize..6, keep_last: bool,
+            min_skip in 0usize..6, extra in 0usize..6, keep_first: bool, keep_last: bool,
         ) {
             let max_skip = (min_skip + extra).min(layers - 1);
             let min_skip = min_skip.min(max_skip);
             let config = HsdConfig {
-                levels: Some(levels), min_skip: Some(min_skip), max_skip: Some(max_skip), keep_last,
+                levels: Some(levels), min_skip: Some(min_skip), max_skip: Some(max_skip),
+                keep_first, keep_last,
                 ..Default::default()
             };
             let plans = static_schedule(&mut config.build(layers).unwrap(), layers, tokens, 0);
@@ -360,7 +401,12 @@ mod tests {
             for (t, plan) in plans.iter().enumerate() {
                 let hsd = config.build(layers).unwrap();
                 let skip = hsd.skip_at(hsd.level(&cx(t, tokens, layers)));
-                prop_assert_eq!(plan.run.count(), forwarded_count(layers, skip, keep_last), "{:?}", levels_seen);
+                prop_assert_eq!(
+                    plan.run.count(),
+                    forwarded_count(layers, skip, keep_first, keep_last),
+                    "{:?}",
+                    levels_seen
+                );
             }
         }
     }

@@ -57,7 +57,7 @@ impl StaticConfig {
         }
         Ok(FixedSet::new(
             NAME,
-            forwarded(layers, skip, self.keep_last),
+            forwarded(layers, skip, false, self.keep_last),
             self.kv_fill,
         ))
     }
@@ -80,7 +80,7 @@ impl StrategyKnobs for StaticConfig {
         check_target(NAME, target)?;
         let mut search = Search::new(NAME, target);
         for skip in self.skip.map_or((0..layers).collect(), |s| vec![s]) {
-            let run = forwarded(layers, skip, self.keep_last).count();
+            let run = forwarded(layers, skip, false, self.keep_last).count();
             search.offer(
                 Self {
                     skip: Some(skip),
