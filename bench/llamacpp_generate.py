@@ -62,7 +62,8 @@ def main():
     llm = llama_cpp.Llama(
         model_path=str(args.model),
         n_ctx=prompt_tokens + new_tokens,
-        n_batch=prompt_tokens,
+        # llama-cpp-python keeps the last logits at row n_tokens - 1 of an n_batch-row array.
+        n_batch=prompt_tokens + new_tokens,
         n_threads=args.threads,
         n_threads_batch=args.threads,
         logits_all=False,
