@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use hsd_model::weights::PeftAdapter;
 use hsd_model::{
-    Backend, Batch, GenerateConfig, SpeculativeConfig, WeightMode, load_model, load_model_with,
+    Backend, Batch, GenerateConfig, LoadedModel, SpeculativeConfig, WeightMode, load_model,
+    load_model_with,
 };
 use hsd_skip::{LayerPlan, StepContext, Strategy, StrategyConfig};
 use serde::Deserialize;
@@ -173,25 +174,7 @@ fn smollm2_native_weights_match_f32() {
         "prefill must take the block kernel"
     );
     for ids in &prompts {
-        let batch = Batch::new(vec![ids.clone()], 0).unwrap();
-        let want = reference
-            .decoder
-            .prefill(&batch, 0)
-            .unwrap()
-            .0
-            .to_rows()
-            .unwrap();
-        let got = native
-            .decoder
-            .prefill(&batch, 0)
-            .unwrap()
-            .0
-            .to_rows()
-            .unwrap();
-        let scale = want[0].iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        for (g, w) in got[0].iter().zip(&want[0]) {
-            assert!((g - w).abs() <= 1e-3 * scale, "{ids:?}: {g} vs {w}");
-        }
+        assert_prompt_logits_close(&reference, &native, ids);
     }
     let config = GenerateConfig {
         max_new_tokens: 24,
@@ -232,7 +215,21 @@ fn smollm2_native_weights_match_f32() {
     .unwrap();
     reference.decoder.merge_adapter(&adapter).unwrap();
     native.decoder.merge_adapter(&adapter).unwrap();
-    let batch = Batch::new(vec![prompts[2].clone()], 0).unwrap();
+    assert_prompt_logits_close(&reference, &native, &prompts[2]);
+    let want = reference
+        .decoder
+        .generate(&prompts[..1], &mut Full, &config)
+        .unwrap();
+    let got = native
+        .decoder
+        .generate(&prompts[..1], &mut Full, &config)
+        .unwrap();
+    assert_eq!(got.rows[0].tokens, want.rows[0].tokens, "with the adapter");
+}
+
+/// The prompt's next-token logits from `native` within 1e-3 of the largest of `reference`'s.
+fn assert_prompt_logits_close(reference: &LoadedModel, native: &LoadedModel, ids: &[u32]) {
+    let batch = Batch::new(vec![ids.to_vec()], 0).unwrap();
     let want = reference
         .decoder
         .prefill(&batch, 0)
@@ -249,18 +246,6 @@ fn smollm2_native_weights_match_f32() {
         .unwrap();
     let scale = want[0].iter().fold(1.0f32, |m, v| m.max(v.abs()));
     for (g, w) in got[0].iter().zip(&want[0]) {
-        assert!(
-            (g - w).abs() <= 1e-3 * scale,
-            "with the adapter: {g} vs {w}"
-        );
+        assert!((g - w).abs() <= 1e-3 * scale, "{ids:?}: {g} vs {w}");
     }
-    let want = reference
-        .decoder
-        .generate(&prompts[..1], &mut Full, &config)
-        .unwrap();
-    let got = native
-        .decoder
-        .generate(&prompts[..1], &mut Full, &config)
-        .unwrap();
-    assert_eq!(got.rows[0].tokens, want.rows[0].tokens, "with the adapter");
 }

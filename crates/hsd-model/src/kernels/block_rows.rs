@@ -10,13 +10,13 @@
 
 use std::ops::RangeInclusive;
 
-use burn::tensor::{Tensor, TensorData};
-use burn_flex::{Flex, FlexTensor};
+use burn::tensor::Tensor;
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
 use super::block_fused;
+use super::flex_host::{flex_tensor, host_rows, rows_first};
 
 /// The instruction set of the fused kernels, where the target has them.
 #[cfg(target_arch = "x86_64")]
@@ -41,18 +41,9 @@ pub(crate) fn product(matrix: &BlockMatrix, x: &Tensor<2>) -> Option<Tensor<2>> 
     if inner != x_inner || !BLOCK_ROWS.contains(&rows) {
         return None;
     }
-    let x = x.clone().try_into_primitive::<Flex>().ok()?;
-    let plain = x.dtype() == burn::tensor::DType::F32
-        && x.layout().is_contiguous()
-        && x.layout().start_offset() == 0;
-    let x_host: Vec<f32> = if plain {
-        x.storage::<f32>()[..rows * inner].to_vec()
-    } else {
-        x.into_data().try_into_vec::<f32>().ok()?
-    };
+    let x_host = host_rows(x)?;
     let y = block_rows_product(matrix, &x_host, rows);
-    let y = FlexTensor::from_data(TensorData::new(y, [rows, out]));
-    Some(Tensor::from_primitive::<Flex>(y))
+    Some(flex_tensor(y, rows, out))
 }
 
 /// `y[r][o] = sum_i x[r][i] * W[o][i]` for `x` `[rows, in]` row-major; `y` is `[rows, out]`.
@@ -98,16 +89,7 @@ fn product_with(matrix: &BlockMatrix, x: &[f32], rows: usize, fused: Option<Fuse
                 });
             }
         });
-    if rows == 1 {
-        return y_t;
-    }
-    let mut y = vec![0.0f32; rows * out];
-    for (o, outputs) in y_t.chunks_exact(rows).enumerate() {
-        for (r, &value) in outputs.iter().enumerate() {
-            y[r * out + o] = value;
-        }
-    }
-    y
+    rows_first(y_t, out, rows)
 }
 
 /// Input rows multiplied per pass over a task's weights: the fused kernels keep two vector
@@ -196,6 +178,7 @@ fn dot<S: Simd>(simd: S, a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::TensorData;
     use half::f16;
     use proptest::prelude::*;
 

@@ -7,10 +7,12 @@
 
 use std::ops::RangeInclusive;
 
-use burn::tensor::{Tensor, TensorData};
-use burn_flex::{Flex, FlexTensor};
+use burn::tensor::Tensor;
+use burn_flex::Flex;
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
+
+use super::flex_host::{flex_tensor, host_rows, is_plain_f32, rows_first};
 
 /// The row counts this kernel takes.
 pub(crate) const FEW_ROWS: RangeInclusive<usize> = 2..=16;
@@ -33,22 +35,10 @@ pub(crate) fn product(weight: &Tensor<2>, x: &Tensor<2>) -> Option<Tensor<2>> {
     if !is_plain_f32(&w) {
         return None;
     }
-    let x = x.clone().try_into_primitive::<Flex>().ok()?;
-    let x_host: Vec<f32> = if is_plain_f32(&x) {
-        x.storage::<f32>()[..rows * inner].to_vec()
-    } else {
-        x.into_data().try_into_vec::<f32>().ok()?
-    };
+    let x_host = host_rows(x)?;
     let w_host = &w.storage::<f32>()[..out * inner];
     let y = few_rows_product(w_host, &x_host, out, inner, rows);
-    let y = FlexTensor::from_data(TensorData::new(y, [rows, out]));
-    Some(Tensor::from_primitive::<Flex>(y))
-}
-
-fn is_plain_f32(t: &FlexTensor) -> bool {
-    t.dtype() == burn::tensor::DType::F32
-        && t.layout().is_contiguous()
-        && t.layout().start_offset() == 0
+    Some(flex_tensor(y, rows, out))
 }
 
 /// `y[r][o] = sum_i x[r][i] * w[o][i]` for `w` `[out, inner]` and `x` `[rows, inner]`, both
@@ -76,13 +66,7 @@ pub(crate) fn few_rows_product(
                 });
             }
         });
-    let mut y = vec![0.0f32; rows * out];
-    for (o, outputs) in y_t.chunks_exact(rows).enumerate() {
-        for (r, &value) in outputs.iter().enumerate() {
-            y[r * out + o] = value;
-        }
-    }
-    y
+    rows_first(y_t, out, rows)
 }
 
 /// One pass over a block of weight rows against up to [`ROWS_PER_SWEEP`] input rows.
@@ -141,6 +125,7 @@ impl Sweep<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::TensorData;
     use proptest::prelude::*;
 
     fn reference(w: &[f32], x: &[f32], out: usize, inner: usize, rows: usize) -> Vec<f32> {

@@ -9,6 +9,8 @@ mod block_fused;
 mod block_rows;
 #[cfg(feature = "flex")]
 mod few_rows;
+#[cfg(feature = "flex")]
+mod flex_host;
 
 use burn::tensor::Tensor;
 
