@@ -21,6 +21,7 @@ pub use adapter::{
     ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterConfig, HostFactors, PeftAdapter, TargetModules,
 };
 pub use block_matrix::BlockMatrix;
+#[cfg(feature = "flex")]
 pub(crate) use dequant::dequantize_into;
 pub use gguf_file::{GgmlType, GgufFile, GgufTensorInfo, MetadataValue};
 pub use gguf_hf::GgufModel;
