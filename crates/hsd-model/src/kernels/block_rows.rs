@@ -126,32 +126,27 @@ impl WithSimd for BlockSweep<'_> {
 }
 
 impl BlockSweep<'_> {
+    /// Each weight row decoded by the `f32` path's decoders into one buffer that stays in L1,
+    /// then dotted with every input row. Plain loops: a closure (as in `array::from_fn`) would
+    /// be compiled without the dispatched instruction set, and `dot` would not inline into it.
     #[inline(always)]
     fn run<S: Simd, const R: usize>(self, simd: S) {
         let inner = self.inner;
         let x: [&[f32]; R] = std::array::from_fn(|r| &self.x[r * inner..(r + 1) * inner]);
+        let mut decoded = vec![0.0f32; inner];
         let weight_rows = self.w_block.chunks_exact(self.row_bytes);
         for (o, w_row) in weight_rows.enumerate() {
-            let sums = decoded_rows::<S, R>(simd, self.ty, w_row, &x);
-            self.y_t[o * self.rows + self.first_row..][..R].copy_from_slice(&sums);
+            let y = &mut self.y_t[o * self.rows + self.first_row..][..R];
+            // Always true: `BlockMatrix::new` admits only whole rows of decodable blocks.
+            if !dequantize_into(self.ty, w_row, &mut decoded) {
+                y.fill(f32::NAN);
+                continue;
+            }
+            for r in 0..R {
+                y[r] = dot(simd, &decoded, x[r]);
+            }
         }
     }
-}
-
-/// Any other format: the row decoded into a buffer by the `f32` path's decoders, then dotted.
-#[inline(always)]
-fn decoded_rows<S: Simd, const R: usize>(
-    simd: S,
-    ty: GgmlType,
-    w_row: &[u8],
-    x: &[&[f32]; R],
-) -> [f32; R] {
-    let mut decoded = vec![0.0f32; x[0].len()];
-    // Always true: `BlockMatrix::new` admits only whole rows of decodable blocks.
-    if !dequantize_into(ty, w_row, &mut decoded) {
-        return [f32::NAN; R];
-    }
-    std::array::from_fn(|r| dot(simd, &decoded, x[r]))
 }
 
 /// `sum a[i] b[i]` over equal-length slices, four vector accumulators wide.
