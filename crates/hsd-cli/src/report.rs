@@ -668,6 +668,7 @@ pub(crate) mod tests {
                             stop: "max_new_tokens".into(),
                             oracle_layers: None,
                             speculative: None,
+                            teacher_forced: None,
                         });
                     }
                 }

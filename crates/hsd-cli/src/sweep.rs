@@ -13,13 +13,19 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use hsd_model::{Batch, GenerationBatch, LoadedModel, RowSpeculation};
+use hsd_model::{
+    Batch, Cache, ForcedReference, GenerateConfig, GenerationBatch, LoadedModel, Logits,
+    RowSpeculation,
+};
+use hsd_skip::StrategyConfig;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::calibrate::{CalibrationSource, CalmCalibrator};
 use crate::manifest::{Expansion, Manifest, ModelBlock, Run};
 use crate::prompts::{PromptEncoder, decode_config};
-use crate::results::{Appender, Record, RecordKey, SolvedKnobs, SpeculativeRecord, Timing};
+use crate::results::{
+    Appender, Record, RecordKey, SolvedKnobs, SpeculativeRecord, TeacherForced, Timing,
+};
 
 /// What one model's runs share.
 pub struct Sweep<'a> {
@@ -93,7 +99,7 @@ impl Sweep<'_> {
             let started = Instant::now();
             for (chunk, batch_examples) in examples.chunks(self.manifest.batch_size).enumerate() {
                 let first = chunk * self.manifest.batch_size;
-                let todo: Vec<&Run> = dataset_runs
+                let mut todo: Vec<&Run> = dataset_runs
                     .iter()
                     .copied()
                     .filter(|r| {
@@ -102,6 +108,8 @@ impl Sweep<'_> {
                             .any(|e| !self.finished.contains(&(r.id.clone(), e.id.clone())))
                     })
                     .collect();
+                // Vanilla first: the teacher-forced passes of the others follow its tokens.
+                todo.sort_by_key(|run| !is_vanilla(run));
                 bar.inc(((dataset_runs.len() - todo.len()) * batch_examples.len()) as u64);
                 if todo.is_empty() {
                     continue;
@@ -127,6 +135,7 @@ impl Sweep<'_> {
                     .decoder
                     .prefill(&batch, block.max_new_tokens + room)?;
                 let prefill_seconds = prefill_started.elapsed().as_secs_f64();
+                let mut forcing = Forcing::default();
                 for run in todo {
                     let solved = calibrator.solve(&run.strategy)?;
                     let layers = self.model.shapes.layers;
@@ -168,6 +177,22 @@ impl Sweep<'_> {
                             ),
                         };
                     let decode_seconds = decode_started.elapsed().as_secs_f64();
+                    if is_vanilla(run) {
+                        forcing.vanilla =
+                            Some(generated.rows.iter().map(|g| g.tokens.clone()).collect());
+                    }
+                    let agreements = if self.manifest.teacher_forced && is_forced(run) {
+                        let reference = forcing.reference(self.model, &logits, &cache, &config)?;
+                        let mut fresh = solved
+                            .build(layers, block.max_new_tokens)
+                            .with_context(|| format!("building {}", run.id))?;
+                        self.model
+                            .decoder
+                            .teacher_forced(cache.clone(), fresh.as_mut(), &config, reference)
+                            .with_context(|| format!("{}: teacher-forced pass", run.id))?
+                    } else {
+                        Vec::new()
+                    };
                     let exits = strategy.exit_observations();
                     let mut batch_records = Vec::with_capacity(batch_examples.len());
                     for (offset, (example, generation)) in
@@ -187,6 +212,14 @@ impl Sweep<'_> {
                                 .with_context(|| format!("{} on {}", run.id, example.id))?;
                         record.oracle_layers =
                             exits.map(|e| e.fewest_layers(offset, generation.tokens.len()));
+                        record.teacher_forced = agreements
+                            .get(offset)
+                            .filter(|a| a.positions > 0)
+                            .map(|a| TeacherForced {
+                                positions: a.positions,
+                                top1_agreement: a.top1_agreement,
+                                mean_kl: a.mean_kl,
+                            });
                         record.speculative =
                             run.speculative
                                 .zip(speculation.get(offset))
@@ -228,5 +261,62 @@ impl Sweep<'_> {
             bar.finish();
         }
         Ok(())
+    }
+}
+
+/// Vanilla decoding: the run every other run of its model and dataset is compared with.
+fn is_vanilla(run: &Run) -> bool {
+    run.speculative.is_none() && run.strategy.name() == "full"
+}
+
+/// Runs whose records carry teacher-forced agreement: every lossy run that can skip a layer
+/// (the oracle runs every layer and only observes; lossless runs emit vanilla's tokens).
+fn is_forced(run: &Run) -> bool {
+    run.speculative.is_none() && !matches!(run.strategy.name(), "full" | "oracle")
+}
+
+/// One batch's vanilla tokens and the full model's distributions along them, made once and
+/// shared by the batch's runs.
+#[derive(Default)]
+struct Forcing {
+    vanilla: Option<Vec<Vec<u32>>>,
+    reference: Option<ForcedReference>,
+}
+
+impl Forcing {
+    /// The reference, from this batch's vanilla run when it decoded earlier in the batch, else
+    /// from a vanilla decoding of the batch made here (a resumed or sharded run that lacks
+    /// it): the same tokens, since batches are fixed.
+    fn reference(
+        &mut self,
+        model: &LoadedModel,
+        logits: &Logits,
+        cache: &Cache,
+        config: &GenerateConfig,
+    ) -> anyhow::Result<&ForcedReference> {
+        let reference = match self.reference.take() {
+            Some(reference) => reference,
+            None => {
+                let vanilla = match self.vanilla.take() {
+                    Some(tokens) => tokens,
+                    None => {
+                        let layers = model.shapes.layers;
+                        let mut full =
+                            StrategyConfig::named("full")?.build(layers, config.max_new_tokens)?;
+                        model
+                            .decoder
+                            .decode(logits.clone(), cache.clone(), full.as_mut(), config)?
+                            .rows
+                            .into_iter()
+                            .map(|g| g.tokens)
+                            .collect()
+                    }
+                };
+                model
+                    .decoder
+                    .forced_reference(cache.clone(), &vanilla, config.pad_id)?
+            }
+        };
+        Ok(self.reference.insert(reference))
     }
 }

@@ -288,6 +288,20 @@ impl Decoder {
         chunk: &[Vec<u32>],
         plan: &LayerPlan,
     ) -> Result<Vec<Vec<u32>>, ModelError> {
+        let count = chunk.first().map_or(0, Vec::len);
+        let logits = self.chunk_logits(cache, chunk, plan)?;
+        let greedy = Logits(logits).argmax()?;
+        Ok(greedy.chunks_exact(count).map(<[u32]>::to_vec).collect())
+    }
+
+    /// The logits at every position of `chunk` run under `plan`, `[B * T, vocab]` row-major by
+    /// batch row then chunk position; the chunk's K/V are written to `cache`.
+    pub(crate) fn chunk_logits(
+        &self,
+        cache: &mut Cache,
+        chunk: &[Vec<u32>],
+        plan: &LayerPlan,
+    ) -> Result<Tensor<2>, ModelError> {
         check_plan("chunk", plan, self.shapes().layers)?;
         if chunk.len() != cache.batch() {
             return Err(ModelError::Batch(format!(
@@ -312,9 +326,7 @@ impl Decoder {
         let ids: Vec<u32> = chunk.concat();
         let (h, _) = self.forward(&ids, cache, plan, None, None)?;
         let [b, t, d] = h.dims();
-        let logits = with_arch!(&self.model, arch => arch.head(h.reshape([b * t, d])));
-        let greedy = Logits(logits).argmax()?;
-        Ok(greedy.chunks_exact(count).map(<[u32]>::to_vec).collect())
+        Ok(with_arch!(&self.model, arch => arch.head(h.reshape([b * t, d]))))
     }
 
     pub(crate) fn forward(

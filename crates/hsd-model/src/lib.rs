@@ -18,6 +18,8 @@
 //! To decode one prompt with many strategies, [`Decoder::prefill`] once and hand clones of the
 //! logits and [`Cache`] to [`Decoder::decode`]. [`Decoder::generate_speculative`] decodes
 //! losslessly: the strategy drafts and every layer verifies, so the tokens are vanilla's.
+//! [`Decoder::teacher_forced`] feeds a strategy given tokens (vanilla's) and measures, per
+//! position, its agreement with the full model's distribution ([`Decoder::forced_reference`]).
 
 mod arch;
 mod attention;
@@ -40,6 +42,7 @@ mod readback;
 mod rope;
 mod sequence;
 mod speculative;
+mod teacher_forced;
 pub mod tokenizer;
 mod weight_scope;
 pub mod weights;
@@ -60,3 +63,4 @@ pub use phi::PhiConfig;
 pub use rope::RopeParameters;
 pub use sequence::TokenRuns;
 pub use speculative::{RowSpeculation, SpeculativeBatch, SpeculativeConfig, SpeculativeStats};
+pub use teacher_forced::{ForcedAgreement, ForcedReference};

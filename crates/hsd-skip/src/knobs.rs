@@ -18,6 +18,13 @@ pub(crate) trait StrategyKnobs: Sized {
 
     fn set_target_skip_ratio(&mut self, target: f64);
 
+    /// What tells this config's runs apart beyond the block's label and target, appended to
+    /// the label (`drop` gives `L07` for its layer 7, so that a list of layers is a list of
+    /// runs).
+    fn run_suffix(&self) -> Option<String> {
+        None
+    }
+
     /// The same knobs with every one filled in: solved from `target_skip_ratio` when one is
     /// given (for `max_new_tokens` generated tokens after an empty prompt), else defaulted.
     /// The target stays in the result for the record.

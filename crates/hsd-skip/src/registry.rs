@@ -51,6 +51,12 @@ macro_rules! registry {
                 }
             }
 
+            fn run_suffix(&self) -> Option<String> {
+                match self {
+                    $(Self::$variant(knobs) => knobs.run_suffix(),)+
+                }
+            }
+
             fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
                 Ok(match self {
                     $(Self::$variant(knobs) => Self::$variant(knobs.solve(layers, max_new_tokens)?),)+
@@ -86,6 +92,7 @@ registry! {
     Static(crate::strategy::static_skip::StaticConfig) = "static",
     EarlyExit(crate::strategy::early_exit::EarlyExitConfig) = "early_exit",
     D3(crate::strategy::d3::D3Config) = "d3",
+    Drop(crate::strategy::drop_layer::DropConfig) = "drop",
     Random(crate::strategy::random::RandomConfig<StrategyConfig>) = "random",
     Oracle(crate::strategy::oracle::OracleConfig) = "oracle",
     Searched(crate::strategy::searched::SearchedConfig) = "searched",
@@ -94,6 +101,12 @@ registry! {
 impl StrategyConfig {
     pub fn name(&self) -> &'static str {
         StrategyKnobs::name(self)
+    }
+
+    /// What tells this config's runs apart beyond its block's label and target (`drop`'s
+    /// layer, `L07`); `None` for most strategies.
+    pub fn run_suffix(&self) -> Option<String> {
+        StrategyKnobs::run_suffix(self)
     }
 
     /// The strategy `name` with its default knobs.
@@ -325,6 +338,7 @@ mod tests {
                 "calm" => &["threshold=0.9"],
                 "skipdecode" => &["min_layers=1"],
                 "early_exit" => &["n_layers=1"],
+                "drop" => &["layer=1"],
                 _ => &[],
             };
             let config = StrategyConfig::from_settings(name, settings).unwrap();

@@ -137,10 +137,10 @@ pub fn heat_maps(layers: usize, max_new_tokens: usize, target: f64, bin: usize) 
     let mut out = String::new();
     for name in StrategyConfig::NAMES {
         let solves = SOLVED_STRATEGIES.contains(&name) || name == "random";
-        let settings: &[&str] = if name == "calm" {
-            &["threshold=0.9"]
-        } else {
-            &[]
+        let settings: &[&str] = match name {
+            "calm" => &["threshold=0.9"],
+            "drop" => &["layer=1"],
+            _ => &[],
         };
         let mut heading = String::new();
         let body = StrategyConfig::from_settings(name, settings).and_then(|mut config| {

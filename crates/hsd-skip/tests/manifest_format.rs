@@ -30,6 +30,7 @@ fn defaults_serialize_as_they_always_have() {
             r#"{"name":"static","keep_last":false,"kv_fill":"none"}"#,
             r#"{"name":"early_exit","kv_fill":"none"}"#,
             r#"{"name":"d3","core":2,"kv_fill":"none","position":"generated"}"#,
+            r#"{"name":"drop","kv_fill":"propagate"}"#,
             r#"{"name":"random","seed":0,"kv_fill":"propagate"}"#,
             r#"{"name":"oracle"}"#,
             r#"{"name":"searched","removal_order":[],"kv_fill":"propagate"}"#,

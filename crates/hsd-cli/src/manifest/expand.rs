@@ -164,7 +164,11 @@ impl Manifest {
                             searched.removal_order = order.clone();
                         }
                         let target = config.target_skip_ratio();
-                        let base = format!("{}/{}/{}", model.name, dataset.name, block.label);
+                        let label = match config.run_suffix() {
+                            Some(suffix) => format!("{}-{suffix}", block.label),
+                            None => block.label.clone(),
+                        };
+                        let base = format!("{}/{}/{label}", model.name, dataset.name);
                         let base = match target {
                             Some(t) => format!("{base}@{t:.2}"),
                             None => base,
@@ -183,7 +187,7 @@ impl Manifest {
                                 model: model.name.clone(),
                                 dataset: dataset.name,
                                 dataset_index,
-                                label: block.label.clone(),
+                                label: label.clone(),
                                 strategy: config.clone(),
                                 target_skip_ratio: target,
                                 speculative: *speculative,

@@ -31,6 +31,7 @@ pub(super) struct ManifestFile {
     pub(super) batch_size: Option<usize>,
     pub(super) throughput_tok_s: Option<f64>,
     pub(super) bootstrap_resamples: Option<usize>,
+    pub(super) teacher_forced: Option<bool>,
     pub(super) unreachable_targets: Option<UnreachableTargets>,
     #[serde(default)]
     pub(super) model: Vec<ModelBlock>,
@@ -125,6 +126,7 @@ impl MergedFile {
         into.batch_size = raw.batch_size.or(into.batch_size);
         into.throughput_tok_s = raw.throughput_tok_s.or(into.throughput_tok_s);
         into.bootstrap_resamples = raw.bootstrap_resamples.or(into.bootstrap_resamples);
+        into.teacher_forced = raw.teacher_forced.or(into.teacher_forced);
         into.unreachable_targets = raw.unreachable_targets.or(into.unreachable_targets);
         into.model.extend(raw.model);
         into.dataset.extend(raw.dataset);

@@ -330,3 +330,53 @@ fn searched_runs_take_their_order_from_the_plan_file_or_say_how_to_make_it() {
     let err = Manifest::load(&path).unwrap_err().to_string();
     assert!(err.contains("`plan_file` belongs to `searched`"), "{err}");
 }
+
+#[test]
+fn a_list_of_dropped_layers_is_a_list_of_runs_and_a_bad_layer_names_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "common.toml", COMMON);
+    let text = r#"
+include = ["common.toml"]
+name = "importance"
+
+[[dataset]]
+name = "e2e"
+max_new_tokens = 32
+
+[[strategy]]
+name = "full"
+
+[[strategy]]
+name = "drop"
+layer = [1, 2, 30]
+"#;
+    let path = write(dir.path(), "importance.toml", text);
+    let manifest = Manifest::load(&path).unwrap();
+    // The profile's target list leaves `drop`, which has no target, alone.
+    let runs = manifest.expand(Some("smoke"), None).unwrap().runs;
+    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "smollm2-135m/e2e/full",
+            "smollm2-135m/e2e/drop-L01",
+            "smollm2-135m/e2e/drop-L02",
+            "smollm2-135m/e2e/drop-L30",
+        ]
+    );
+    assert_eq!(runs[3].label, "drop-L30");
+    assert_eq!(manifest.skip_reason(&runs[3], 30, 32).unwrap(), None);
+    let err = manifest
+        .skip_reason(&runs[3], 24, 32)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("layer") && err.contains("1..=24"), "{err}");
+
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        &text.replace("[1, 2, 30]", "[1, \"two\"]"),
+    );
+    let err = Manifest::load(&bad).unwrap_err().to_string();
+    assert!(err.contains("bad.toml") && err.contains("drop"), "{err}");
+}

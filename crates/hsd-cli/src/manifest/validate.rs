@@ -42,6 +42,10 @@ pub struct Manifest {
     pub batch_size: usize,
     pub throughput_tok_s: f64,
     pub bootstrap_resamples: usize,
+    /// Every skipping run is also fed its batch's vanilla tokens, step by step, for the
+    /// teacher-forced agreement and KL of its records (`teacher_forced = true`, the default;
+    /// it costs one more decoding pass per run).
+    pub teacher_forced: bool,
     pub unreachable_targets: UnreachableTargets,
     pub models: Vec<ModelBlock>,
     pub datasets: Vec<DatasetBlock>,
@@ -116,6 +120,7 @@ impl Manifest {
             batch_size,
             throughput_tok_s: merged.throughput_tok_s.unwrap_or(40.0),
             bootstrap_resamples: merged.bootstrap_resamples.unwrap_or(1000),
+            teacher_forced: merged.teacher_forced.unwrap_or(true),
             unreachable_targets: merged.unreachable_targets.unwrap_or_default(),
             models: merged.model.clone(),
             datasets: merged.dataset.clone(),
@@ -208,20 +213,35 @@ fn parse_strategy(
             .collect(),
         _ => BTreeMap::new(),
     };
-    let knobs = serde_json::to_value(&table).map_err(|e| at(e.to_string()))?;
-    let mut configs = Vec::with_capacity(targets.len());
+    // `drop`'s `layer` may be a list, one run per layer, as `target_skip_ratio` may be.
+    let layers: Vec<Option<toml::Value>> = match table.get("layer") {
+        Some(toml::Value::Array(items)) if name == "drop" => {
+            let items = items.clone();
+            table.remove("layer");
+            items.into_iter().map(Some).collect()
+        }
+        _ => vec![None],
+    };
+    let mut configs = Vec::with_capacity(targets.len() * layers.len());
     for target in targets {
         if let Some(t) = target
             && !(0.0..1.0).contains(&t)
         {
             return Err(at(format!("target_skip_ratio {t} is outside [0, 1)")));
         }
-        let mut config: StrategyConfig = serde_json::from_value(knobs.clone())
-            .map_err(|e| at(format!("strategy {name:?} ({label}): {e}")))?;
-        if let Some(t) = target {
-            config.set_target_skip_ratio(t);
+        for layer in &layers {
+            let mut knobs = table.clone();
+            if let Some(layer) = layer {
+                knobs.insert("layer".into(), layer.clone());
+            }
+            let knobs = serde_json::to_value(&knobs).map_err(|e| at(e.to_string()))?;
+            let mut config: StrategyConfig = serde_json::from_value(knobs)
+                .map_err(|e| at(format!("strategy {name:?} ({label}): {e}")))?;
+            if let Some(t) = target {
+                config.set_target_skip_ratio(t);
+            }
+            configs.push(config);
         }
-        configs.push(config);
     }
     Ok(StrategyBlock {
         label,

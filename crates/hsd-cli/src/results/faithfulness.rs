@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::records::TeacherForced;
+
 /// The n-gram length of the repetition measure.
 pub const REPEAT_NGRAM: usize = 4;
 
@@ -17,6 +19,8 @@ pub struct Output {
     pub tokens: Vec<u32>,
     /// The prediction is empty once whitespace is trimmed.
     pub empty: bool,
+    /// The record's teacher-forced agreement, when its run measured one.
+    pub teacher_forced: Option<TeacherForced>,
 }
 
 /// A run's faithfulness, averaged over its examples. Every field is absent in summaries
@@ -33,32 +37,43 @@ pub struct Faithfulness {
     pub repeated_4grams: Option<f64>,
     /// Share of outputs that are empty.
     pub empty_share: Option<f64>,
+    /// Mean over examples of the teacher-forced top-1 agreement with vanilla's tokens (the
+    /// strategy fed vanilla's output, so one early change does not rewrite the rest).
+    pub forced_agreement: Option<f64>,
+    /// Mean over examples of the teacher-forced mean KL(full || strategy), in nats.
+    pub forced_kl: Option<f64>,
 }
 
 impl Faithfulness {
     /// The summary columns, in order, with each field's value.
-    pub fn columns(&self) -> [(&'static str, Option<f64>); 4] {
+    pub fn columns(&self) -> [(&'static str, Option<f64>); 6] {
         [
             ("vanilla_agreement", self.vanilla_agreement),
             ("first_divergence", self.first_divergence),
             ("repeated_4grams", self.repeated_4grams),
             ("empty_share", self.empty_share),
+            ("forced_agreement", self.forced_agreement),
+            ("forced_kl", self.forced_kl),
         ]
     }
 
     /// The fields from [`Self::columns`]' values, in the same order.
-    pub fn from_columns(values: [Option<f64>; 4]) -> Self {
+    pub fn from_columns(values: [Option<f64>; 6]) -> Self {
         let [
             vanilla_agreement,
             first_divergence,
             repeated_4grams,
             empty_share,
+            forced_agreement,
+            forced_kl,
         ] = values;
         Self {
             vanilla_agreement,
             first_divergence,
             repeated_4grams,
             empty_share,
+            forced_agreement,
+            forced_kl,
         }
     }
 }
@@ -87,7 +102,13 @@ pub fn faithfulness(outputs: &[Output], vanilla: Option<&[Output]>) -> Faithfuln
             Some(mean(paired.iter().map(|p| p.1))),
         )
     };
+    let forced: Vec<TeacherForced> = outputs.iter().filter_map(|o| o.teacher_forced).collect();
+    let forced_mean = |field: fn(&TeacherForced) -> f64| {
+        (!forced.is_empty()).then(|| mean(forced.iter().map(field)))
+    };
     Faithfulness {
+        forced_agreement: forced_mean(|f| f.top1_agreement),
+        forced_kl: forced_mean(|f| f.mean_kl),
         vanilla_agreement,
         first_divergence,
         repeated_4grams: Some(mean(
@@ -145,6 +166,7 @@ mod tests {
             example: example.into(),
             tokens: tokens.to_vec(),
             empty: tokens.is_empty(),
+            teacher_forced: None,
         }
     }
 
@@ -176,7 +198,17 @@ mod tests {
             output("a", &[1, 2, 3, 4]),
             output("c", &[]),
         ];
+        let mut skipped = skipped;
+        for (output, agreement) in skipped.iter_mut().zip([0.5, 1.0]) {
+            output.teacher_forced = Some(TeacherForced {
+                positions: 3,
+                top1_agreement: agreement,
+                mean_kl: 2.0 * (1.0 - agreement),
+            });
+        }
         let f = faithfulness(&skipped, Some(&vanilla));
+        // Examples without a teacher-forced pass ("c") are left out of its means.
+        assert_eq!((f.forced_agreement, f.forced_kl), (Some(0.75), Some(0.5)));
         assert_eq!(f.vanilla_agreement, Some(0.75));
         assert_eq!(f.first_divergence, Some(2.5));
         assert_eq!(f.empty_share, Some(1.0 / 3.0));

@@ -15,8 +15,8 @@ pub use compare::compare_records;
 pub use faithfulness::Faithfulness;
 pub use meta::{Machine, Meta, ModelFiles, git_commit, hex_sha256};
 pub use records::{
-    Appender, Record, RecordKey, SolvedKnobs, SpeculativeRecord, Timing, done, recover,
-    write_atomic,
+    Appender, Record, RecordKey, SolvedKnobs, SpeculativeRecord, TeacherForced, Timing, done,
+    recover, write_atomic,
 };
 pub use score::score_and_summarize;
 #[cfg(test)]

@@ -50,6 +50,22 @@ pub struct Record {
     /// draft, every layer for a token the verifier emitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speculative: Option<SpeculativeRecord>,
+    /// Skipping runs (with `teacher_forced`, the default): the strategy fed the same model's
+    /// vanilla tokens for this example step by step, against the full model along them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_forced: Option<TeacherForced>,
+}
+
+/// A record's teacher-forced agreement with vanilla decoding, over its vanilla tokens after
+/// the first (which the prompt's full pass gives every strategy).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherForced {
+    pub positions: usize,
+    /// Share of positions where the strategy's greedy token is vanilla's.
+    pub top1_agreement: f64,
+    /// Mean KL(full || strategy) over the positions, in nats.
+    pub mean_kl: f64,
 }
 
 /// What a run's strategy block became once solved: every knob, with the CALM threshold
@@ -121,6 +137,7 @@ impl Record {
             },
             oracle_layers: None,
             speculative: None,
+            teacher_forced: None,
         })
     }
 
@@ -283,6 +300,7 @@ mod tests {
             stop: "eos".into(),
             oracle_layers: None,
             speculative: None,
+            teacher_forced: None,
         }
     }
 

@@ -95,6 +95,7 @@ pub fn score_and_summarize(
                     example: r.example.clone(),
                     tokens: r.tokens.clone(),
                     empty: r.prediction.trim().is_empty(),
+                    teacher_forced: r.teacher_forced,
                 })
                 .collect(),
             speculation: run.speculative.map(|_| Speculation {

@@ -6,7 +6,8 @@
 //! scores (for ROUGE, METEOR and chrF the corpus score is that mean; for BLEU and CIDEr-D the
 //! corpus score is reported next to the per-example mean whose interval is given).
 //! Faithfulness columns (`vanilla_agreement`, `first_divergence`, `repeated_4grams`,
-//! `empty_share`: [`super::faithfulness`]) say what skipping did to the text beyond the metric.
+//! `empty_share`, and the teacher-forced `forced_agreement` and `forced_kl`:
+//! [`super::faithfulness`]) say what skipping did to the text beyond the metric.
 //! Timing columns (`decode_seconds`, `tokens_per_second`, `speedup`) are the only ones that
 //! differ between two runs of the same manifest, seed and backend.
 
@@ -547,6 +548,7 @@ mod tests {
                         vec![1, 2, 9, 9]
                     },
                     empty: false,
+                    teacher_forced: None,
                 })
                 .collect(),
             scores: BTreeMap::from([("rouge1".to_owned(), (mean(&scores), scores))]),

@@ -2,6 +2,7 @@
 
 pub mod calm;
 pub mod d3;
+pub mod drop_layer;
 pub mod early_exit;
 pub mod fixed_set;
 pub mod full;
