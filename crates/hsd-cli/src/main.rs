@@ -7,6 +7,7 @@ mod cmd;
 mod faithfulness_report;
 mod finetune_manifest;
 mod finetune_report;
+mod importance_report;
 mod manifest;
 mod plans;
 mod preflight;
@@ -15,6 +16,7 @@ mod report;
 mod results;
 mod speculative_report;
 mod sweep;
+mod verdict_report;
 
 use std::process::ExitCode;
 

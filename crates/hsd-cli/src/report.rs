@@ -26,7 +26,7 @@ const METRIC_NAMES: [(&str, &str); 9] = [
     ("rougeL_f", "ROUGE-L"),
 ];
 
-fn metric_name(key: &str) -> &str {
+pub(crate) fn metric_name(key: &str) -> &str {
     METRIC_NAMES
         .iter()
         .find(|(k, _)| *k == key)
@@ -49,10 +49,14 @@ pub fn render(results_dir: &Path, paper_dir: &Path, name: &str) -> anyhow::Resul
         "{}: the summary has no rows",
         results_dir.join("summary.parquet").display()
     );
-    // Lossless runs decode vanilla's tokens: they get their own table and figure.
+    // Lossless runs decode vanilla's tokens, and one-layer drops have no skip-ratio axis:
+    // each gets its own table and figure.
     let (speculative, rows): (Vec<SummaryRow>, Vec<SummaryRow>) = all_rows
         .into_iter()
         .partition(crate::speculative_report::is_speculative);
+    let (drops, rows): (Vec<SummaryRow>, Vec<SummaryRow>) = rows
+        .into_iter()
+        .partition(crate::importance_report::is_drop);
     let records: Vec<Record> = recover(&results_dir.join("records.jsonl"))?;
     let tables_dir = paper_dir.join("tables");
     let figures_dir = paper_dir.join("figures");
@@ -67,6 +71,16 @@ pub fn render(results_dir: &Path, paper_dir: &Path, name: &str) -> anyhow::Resul
     written.tables = vec![md, tex];
     if let Some(table) = crate::faithfulness_report::markdown_table(&rows) {
         let path = tables_dir.join(format!("{name}_faithfulness.md"));
+        write_atomic(&path, table.as_bytes())?;
+        written.tables.push(path);
+    }
+    if let Some(table) = crate::verdict_report::markdown_table(&rows) {
+        let path = tables_dir.join(format!("{name}_verdict.md"));
+        write_atomic(&path, table.as_bytes())?;
+        written.tables.push(path);
+    }
+    if let Some(table) = crate::importance_report::markdown_table(&drops, &rows) {
+        let path = tables_dir.join(format!("{name}_layer_importance.md"));
         write_atomic(&path, table.as_bytes())?;
         written.tables.push(path);
     }
@@ -85,10 +99,15 @@ pub fn render(results_dir: &Path, paper_dir: &Path, name: &str) -> anyhow::Resul
         }
     }
 
-    let figures: [(&str, Vec<LineChart>); 3] = [
+    let figures: [(&str, Vec<LineChart>); 5] = [
         ("quality", quality_panels(&rows, false)),
         ("retained", quality_panels(&rows, true)),
         ("speed", speed_panels(&rows)),
+        ("frontier", crate::verdict_report::frontier_panels(&rows)),
+        (
+            "layer_importance",
+            crate::importance_report::panels(&drops, &rows),
+        ),
     ];
     for (kind, panels) in figures {
         if panels.is_empty() {
@@ -120,7 +139,7 @@ pub fn render(results_dir: &Path, paper_dir: &Path, name: &str) -> anyhow::Resul
 }
 
 /// Rows grouped by (model, dataset), in first-seen order.
-fn groups(rows: &[SummaryRow]) -> Vec<((String, String), Vec<&SummaryRow>)> {
+pub(crate) fn groups(rows: &[SummaryRow]) -> Vec<((String, String), Vec<&SummaryRow>)> {
     let mut out: Vec<((String, String), Vec<&SummaryRow>)> = Vec::new();
     for row in rows {
         let key = (row.model.clone(), row.dataset.clone());
@@ -132,7 +151,7 @@ fn groups(rows: &[SummaryRow]) -> Vec<((String, String), Vec<&SummaryRow>)> {
     out
 }
 
-fn primary_metric(rows: &[&SummaryRow]) -> Option<&'static str> {
+pub(crate) fn primary_metric(rows: &[&SummaryRow]) -> Option<&'static str> {
     PRIMARY_METRICS
         .into_iter()
         .find(|m| rows.iter().any(|r| r.metrics.contains_key(*m)))
@@ -690,7 +709,9 @@ pub(crate) mod tests {
         synthetic_results(&results);
         let paper = dir.path().join("paper");
         let written = render(&results, &paper, "demo").unwrap();
-        assert_eq!(written.tables.len(), 2);
+        // The main table in Markdown and LaTeX, and the verdict on the claim.
+        assert_eq!(written.tables.len(), 3);
+        assert!(paper.join("tables/demo_verdict.md").exists());
         let names: Vec<String> = written
             .figures
             .iter()

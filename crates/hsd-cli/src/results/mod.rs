@@ -20,5 +20,5 @@ pub use records::{
 };
 pub use score::score_and_summarize;
 #[cfg(test)]
-pub use summary::{MetricSummary, write_summary};
-pub use summary::{SummaryRow, read_parquet};
+pub use summary::write_summary;
+pub use summary::{MetricSummary, SummaryRow, read_parquet};
