@@ -9,6 +9,7 @@ mod finetune_manifest;
 mod finetune_report;
 mod importance_report;
 mod manifest;
+mod oracle_report;
 mod plans;
 mod preflight;
 mod prompts;

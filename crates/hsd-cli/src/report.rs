@@ -120,7 +120,12 @@ pub fn render(results_dir: &Path, paper_dir: &Path, name: &str) -> anyhow::Resul
             written.figures.push(path);
         }
     }
-    let oracle = oracle_panels(&rows, &records);
+    if let Some(table) = crate::oracle_report::markdown_table(&rows, &records) {
+        let path = tables_dir.join(format!("{name}_oracle.md"));
+        write_atomic(&path, table.as_bytes())?;
+        written.tables.push(path);
+    }
+    let oracle = crate::oracle_report::panels(&rows, &records);
     if !oracle.is_empty() {
         for extension in ["png", "svg"] {
             let path = figures_dir.join(format!("{name}_oracle.{extension}"));
@@ -178,7 +183,7 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.digits$}"))
 }
 
-fn target(row: &SummaryRow) -> String {
+pub(crate) fn target(row: &SummaryRow) -> String {
     row.target_skip_ratio
         .map_or_else(|| "–".into(), |t| format!("{t:.2}"))
 }
@@ -319,7 +324,7 @@ pub fn latex_table(rows: &[SummaryRow]) -> String {
 
 /// Lines by label, sorted by measured skip ratio. Vanilla is a reference line, and the oracle
 /// (every layer runs and is checked) has its own figure.
-fn lines_by_label<'a>(members: &[&'a SummaryRow]) -> Vec<(String, Vec<&'a SummaryRow>)> {
+pub(crate) fn lines_by_label<'a>(members: &[&'a SummaryRow]) -> Vec<(String, Vec<&'a SummaryRow>)> {
     let mut lines: Vec<(String, Vec<&SummaryRow>)> = Vec::new();
     for row in members
         .iter()
@@ -463,85 +468,6 @@ fn speed_panels(rows: &[SummaryRow]) -> Vec<LineChart> {
             ref_lines: Vec::new(),
             x_range: Some((0.0, 0.62)),
             y_range: Some((0.3, 1.05)),
-        });
-    }
-    panels
-}
-
-/// The oracle bound per dataset: at each generated position, the mean over examples of the
-/// fewest layers that reproduce the full model's token, against the mean layers each
-/// strategy ran there (at its median target). Tokens no intermediate layer gets right count
-/// as needing every layer.
-fn oracle_panels(rows: &[SummaryRow], records: &[Record]) -> Vec<LineChart> {
-    let mean_by_position = |per_example: Vec<Vec<f64>>| -> Vec<Point> {
-        let positions = per_example.iter().map(Vec::len).max().unwrap_or(0);
-        (0..positions)
-            .filter_map(|t| {
-                let values: Vec<f64> = per_example
-                    .iter()
-                    .filter_map(|v| v.get(t).copied())
-                    .collect();
-                (!values.is_empty())
-                    .then(|| Point::new(t as f64, values.iter().sum::<f64>() / values.len() as f64))
-            })
-            .collect()
-    };
-    let mut panels = Vec::new();
-    for ((model, dataset), members) in groups(rows) {
-        let Some(oracle) = members.iter().find(|r| r.strategy == "oracle") else {
-            continue;
-        };
-        let oracle_records: Vec<&Record> = records.iter().filter(|r| r.run == oracle.run).collect();
-        let Some(layers) = oracle_records
-            .iter()
-            .flat_map(|r| r.layers.first())
-            .map(String::len)
-            .next()
-        else {
-            continue;
-        };
-        let needed = oracle_records
-            .iter()
-            .filter_map(|r| r.oracle_layers.as_ref())
-            .map(|per_token| {
-                per_token
-                    .iter()
-                    .map(|l| l.unwrap_or(layers) as f64)
-                    .collect()
-            })
-            .collect();
-        let mut series = vec![Series::measured("oracle minimum", mean_by_position(needed))];
-        for (label, mut runs) in lines_by_label(&members)
-            .into_iter()
-            .filter(|(_, runs)| runs[0].strategy != "oracle")
-        {
-            runs.sort_by(|a, b| {
-                a.target_skip_ratio
-                    .unwrap_or(0.0)
-                    .total_cmp(&b.target_skip_ratio.unwrap_or(0.0))
-            });
-            let run = runs[runs.len() / 2];
-            let ran = records
-                .iter()
-                .filter(|r| r.run == run.run)
-                .map(|r| r.layers_run().map(|n| n as f64).collect())
-                .collect();
-            series.push(Series::measured(
-                format!("{label} @ {}", target(run)),
-                mean_by_position(ran),
-            ));
-        }
-        panels.push(LineChart {
-            title: format!("oracle bound: {dataset} ({model})"),
-            x_label: "generated position".into(),
-            y_label: "layers (mean over examples)".into(),
-            series,
-            ref_lines: vec![RefLine {
-                y: layers as f64,
-                label: "all layers".into(),
-            }],
-            x_range: None,
-            y_range: Some((0.0, layers as f64 * 1.08)),
         });
     }
     panels
