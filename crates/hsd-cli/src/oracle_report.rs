@@ -11,19 +11,21 @@ use hsd_plot::{LineChart, Point, RefLine, Series};
 use crate::report::{groups, lines_by_label, target};
 use crate::results::{Record, SummaryRow};
 
-/// The model's depth, from the first per-token layer string of `records`.
-fn depth(records: &[&Record]) -> Option<usize> {
-    records
+/// The oracle's need in a (model, dataset) group with an oracle run: the model's depth, and
+/// per example the fewest layers at each generated position (a token no layer below the last
+/// gets right needs all of them).
+fn oracle_needs(
+    members: &[&SummaryRow],
+    records: &[Record],
+) -> Option<(usize, BTreeMap<String, Vec<usize>>)> {
+    let oracle = members.iter().find(|r| r.strategy == "oracle")?;
+    let oracle_records: Vec<&Record> = records.iter().filter(|r| r.run == oracle.run).collect();
+    let layers = oracle_records
         .iter()
         .flat_map(|r| r.layers.first())
         .map(String::len)
-        .next()
-}
-
-/// Per example, the oracle's fewest layers at each generated position; a token no layer below
-/// the last gets right needs all `layers`.
-fn needed_by_example(oracle: &[&Record], layers: usize) -> BTreeMap<String, Vec<usize>> {
-    oracle
+        .next()?;
+    let needs = oracle_records
         .iter()
         .filter_map(|r| {
             let per_token = r.oracle_layers.as_ref()?;
@@ -32,7 +34,8 @@ fn needed_by_example(oracle: &[&Record], layers: usize) -> BTreeMap<String, Vec<
                 per_token.iter().map(|l| l.unwrap_or(layers)).collect(),
             ))
         })
-        .collect()
+        .collect();
+    Some((layers, needs))
 }
 
 /// The oracle bound per dataset: at each generated position, the mean over examples of the
@@ -55,14 +58,10 @@ pub fn panels(rows: &[SummaryRow], records: &[Record]) -> Vec<LineChart> {
     };
     let mut panels = Vec::new();
     for ((model, dataset), members) in groups(rows) {
-        let Some(oracle) = members.iter().find(|r| r.strategy == "oracle") else {
+        let Some((layers, needs)) = oracle_needs(&members, records) else {
             continue;
         };
-        let oracle_records: Vec<&Record> = records.iter().filter(|r| r.run == oracle.run).collect();
-        let Some(layers) = depth(&oracle_records) else {
-            continue;
-        };
-        let needed = needed_by_example(&oracle_records, layers)
+        let needed = needs
             .into_values()
             .map(|per_token| per_token.into_iter().map(|n| n as f64).collect())
             .collect();
@@ -110,14 +109,9 @@ pub fn panels(rows: &[SummaryRow], records: &[Record]) -> Vec<LineChart> {
 pub fn markdown_table(rows: &[SummaryRow], records: &[Record]) -> Option<String> {
     let mut out = String::new();
     for ((model, dataset), members) in groups(rows) {
-        let Some(oracle) = members.iter().find(|r| r.strategy == "oracle") else {
+        let Some((_, needed)) = oracle_needs(&members, records) else {
             continue;
         };
-        let oracle_records: Vec<&Record> = records.iter().filter(|r| r.run == oracle.run).collect();
-        let Some(layers) = depth(&oracle_records) else {
-            continue;
-        };
-        let needed = needed_by_example(&oracle_records, layers);
         let _ = writeln!(
             out,
             "### {dataset} ({model})\n\n| strategy | target | skip | layers run | layers needed | ran fewer than needed | excess layers |\n|---|---:|---:|---:|---:|---:|---:|"
