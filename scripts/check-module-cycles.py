@@ -22,7 +22,8 @@ MOD_RE = re.compile(
 def strip_comments(text):
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     text = re.sub(r"//[^\n]*", "", text)
-    return re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
+    # re.S: a `\` before a line break continues a string literal.
+    return re.sub(r'"(?:\\.|[^"\\])*"', '""', text, flags=re.S)
 
 
 def expand(tree):

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use hsd_plot::{LineChart, Point, RefLine, Series};
 
-use crate::report::primary_metric;
+use crate::report_rows::primary_metric;
 use crate::results::SummaryRow;
 
 /// Whether `row` is a one-layer drop run; such rows go here, not to the skip-ratio figures.

@@ -14,6 +14,7 @@ mod plans;
 mod preflight;
 mod prompts;
 mod report;
+mod report_rows;
 mod results;
 mod speculative_report;
 mod sweep;

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use hsd_plot::{LineChart, Point, RefLine, Series};
 
-use crate::report::{groups, lines_by_label, target};
+use crate::report_rows::{groups, lines_by_label, target};
 use crate::results::{Record, SummaryRow};
 
 /// The oracle's need in a (model, dataset) group with an oracle run: the model's depth, and

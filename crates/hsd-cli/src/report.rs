@@ -8,30 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use hsd_plot::{HeatMap, LineChart, Point, RefLine, Series};
 
+use crate::report_rows::{
+    METRIC_NAMES, PRIMARY_METRICS, groups, lines_by_label, metric_name, primary_metric, target,
+};
 use crate::results::{Record, SummaryRow, read_parquet, recover, write_atomic};
-
-/// The metric each figure plots for a dataset: the first of these its runs have.
-const PRIMARY_METRICS: [&str; 5] = ["rougeL", "bleu", "cider", "meteor", "chrf"];
-
-/// Display names for metric keys, in table column order.
-const METRIC_NAMES: [(&str, &str); 9] = [
-    ("rouge1", "ROUGE-1"),
-    ("rouge2", "ROUGE-2"),
-    ("rougeL", "ROUGE-L"),
-    ("rougeLsum", "ROUGE-Lsum"),
-    ("bleu", "BLEU"),
-    ("meteor", "METEOR"),
-    ("cider", "CIDEr-D"),
-    ("chrf", "chrF"),
-    ("rougeL_f", "ROUGE-L"),
-];
-
-pub(crate) fn metric_name(key: &str) -> &str {
-    METRIC_NAMES
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map_or(key, |(_, n)| n)
-}
 
 /// What `hsd report` wrote.
 #[derive(Debug, Default)]
@@ -143,25 +123,6 @@ pub fn render(results_dir: &Path, paper_dir: &Path, name: &str) -> anyhow::Resul
     Ok(written)
 }
 
-/// Rows grouped by (model, dataset), in first-seen order.
-pub(crate) fn groups(rows: &[SummaryRow]) -> Vec<((String, String), Vec<&SummaryRow>)> {
-    let mut out: Vec<((String, String), Vec<&SummaryRow>)> = Vec::new();
-    for row in rows {
-        let key = (row.model.clone(), row.dataset.clone());
-        match out.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, members)) => members.push(row),
-            None => out.push((key, vec![row])),
-        }
-    }
-    out
-}
-
-pub(crate) fn primary_metric(rows: &[&SummaryRow]) -> Option<&'static str> {
-    PRIMARY_METRICS
-        .into_iter()
-        .find(|m| rows.iter().any(|r| r.metrics.contains_key(*m)))
-}
-
 fn metric_keys(rows: &[&SummaryRow]) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
     for (key, _) in METRIC_NAMES {
@@ -181,11 +142,6 @@ fn metric_keys(rows: &[&SummaryRow]) -> Vec<String> {
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.digits$}"))
-}
-
-pub(crate) fn target(row: &SummaryRow) -> String {
-    row.target_skip_ratio
-        .map_or_else(|| "–".into(), |t| format!("{t:.2}"))
 }
 
 /// One Markdown table per (model, dataset): every run, each metric with its interval.
@@ -320,27 +276,6 @@ pub fn latex_table(rows: &[SummaryRow]) -> String {
         let _ = writeln!(out, "\\bottomrule\n\\end{{tabular}}\n\\end{{table}}\n");
     }
     out
-}
-
-/// Lines by label, sorted by measured skip ratio. Vanilla is a reference line, and the oracle
-/// (every layer runs and is checked) has its own figure.
-pub(crate) fn lines_by_label<'a>(members: &[&'a SummaryRow]) -> Vec<(String, Vec<&'a SummaryRow>)> {
-    let mut lines: Vec<(String, Vec<&SummaryRow>)> = Vec::new();
-    for row in members
-        .iter()
-        .filter(|r| r.strategy != "full" && r.strategy != "oracle")
-    {
-        match lines.iter_mut().find(|(l, _)| *l == row.label) {
-            Some((_, rows)) => rows.push(row),
-            None => lines.push((row.label.clone(), vec![row])),
-        }
-    }
-    for (_, rows) in &mut lines {
-        rows.sort_by(|a, b| a.skip_ratio.total_cmp(&b.skip_ratio));
-    }
-    // HSD first: it takes the palette's first colour.
-    lines.sort_by_key(|(label, _)| label != "hsd");
-    lines
 }
 
 /// Quality (or quality retained, %) against measured skip ratio, one panel per dataset.

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use hsd_plot::{LineChart, Point, RefLine, Series};
 
-use crate::report::{groups, metric_name, primary_metric};
+use crate::report_rows::{groups, metric_name, primary_metric};
 use crate::results::{MetricSummary, SummaryRow};
 
 /// The skip ratio the claim is about ("about half the layers").
