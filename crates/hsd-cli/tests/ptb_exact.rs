@@ -151,7 +151,10 @@ fn rust_ptb_tokens_equal_corenlp_on_every_reference_and_prediction() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    let now_equal = known.len() - (differing.len() - differ.len());
+    // Listed texts no longer in the corpus (a results folder rerun) are not counted.
+    let present: BTreeSet<String> = texts.iter().map(|t| key(t)).collect();
+    let still_listed = known.intersection(&present).count();
+    let now_equal = still_listed - (differing.len() - differ.len());
     assert_eq!(
         now_equal,
         0,
