@@ -20,11 +20,14 @@ fn dropped_layer(row: &SummaryRow) -> Option<usize> {
     row.label.rsplit_once("-L")?.1.parse().ok()
 }
 
+/// A dropped layer's quality kept and teacher-forced agreement.
+type KeptAndAgreement = (Option<f64>, Option<f64>);
+
 /// Per (model, dataset): the metric plotted, and per dropped layer the quality kept (corpus
 /// score over vanilla's) and the teacher-forced top-1 agreement.
 struct Curve {
     metric: &'static str,
-    points: BTreeMap<usize, (Option<f64>, Option<f64>)>,
+    points: BTreeMap<usize, KeptAndAgreement>,
 }
 
 fn curves(drops: &[SummaryRow], all: &[SummaryRow]) -> BTreeMap<(String, String), Curve> {
@@ -96,7 +99,7 @@ pub fn panels(drops: &[SummaryRow], all: &[SummaryRow]) -> Vec<LineChart> {
     models.dedup();
     let mut panels = Vec::new();
     for model in models {
-        let series_of = |value: fn(&(Option<f64>, Option<f64>)) -> Option<f64>| -> Vec<Series> {
+        let series_of = |value: fn(&KeptAndAgreement) -> Option<f64>| -> Vec<Series> {
             curves
                 .iter()
                 .filter(|((m, _), _)| m == model)

@@ -9,7 +9,7 @@ use anyhow::Context;
 use hsd_plot::{HeatMap, LineChart, Point, RefLine, Series};
 
 use crate::report_rows::{
-    METRIC_NAMES, PRIMARY_METRICS, groups, lines_by_label, metric_name, primary_metric, target,
+    METRIC_NAMES, groups, lines_by_label, metric_name, primary_metric, target,
 };
 use crate::results::{Record, SummaryRow, read_parquet, recover, write_atomic};
 
