@@ -94,6 +94,11 @@ impl Cache {
         &self.padding
     }
 
+    /// The least left padding of any row: slots before it are padding in every row.
+    pub(crate) fn min_padding(&self) -> usize {
+        self.padding.iter().min().copied().unwrap_or(0)
+    }
+
     /// Whether `layer` holds K/V for `row` at `slot`.
     pub fn is_valid(&self, layer: usize, row: usize, slot: usize) -> bool {
         slot < self.capacity

@@ -393,7 +393,7 @@ fn run_stack<A: Architecture>(
         checks: 0,
         check_kind,
         exited_after: None,
-        context_len: start + count - cache.padding().iter().min().copied().unwrap_or(0),
+        context_len: start + count - cache.min_padding(),
     };
     for (layer, block) in arch.blocks().iter().enumerate() {
         let runs = trace.exited_after.is_none() && plan.run.contains(layer);

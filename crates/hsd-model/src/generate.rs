@@ -76,7 +76,7 @@ impl Decoder {
     ) -> Result<GenerationBatch, ModelError> {
         let layers = self.shapes().layers;
         let batch = cache.batch();
-        let prompt_len = cache.len() - cache.padding().iter().min().copied().unwrap_or(0);
+        let prompt_len = cache.len() - cache.min_padding();
         let budget = config
             .max_new_tokens
             .min(cache.capacity() + 1 - cache.len());

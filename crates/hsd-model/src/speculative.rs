@@ -225,7 +225,7 @@ impl Decoder {
     ) -> Result<SpeculativeBatch, ModelError> {
         speculative.check()?;
         let layers = self.shapes().layers;
-        let min_padding = cache.padding().iter().min().copied().unwrap_or(0);
+        let min_padding = cache.min_padding();
         let origin = cache.len();
         let prompt_len = origin - min_padding;
         let budget = config

@@ -132,7 +132,7 @@ impl Decoder {
             )));
         }
         let layers = self.shapes().layers;
-        let prompt_len = cache.len() - cache.padding().iter().min().copied().unwrap_or(0);
+        let prompt_len = cache.len() - cache.min_padding();
         let mut agreed = vec![0usize; rows];
         let mut kl_sum = vec![0f64; rows];
         for t in 1..=reference.steps() {
