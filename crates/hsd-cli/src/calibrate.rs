@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use hsd_model::{Batch, GenerateConfig, LoadedModel};
+use hsd_model::{Batch, Cache, GenerateConfig, LoadedModel, Logits};
 use hsd_skip::{Measure, SkipStats, StrategyConfig};
 
 use crate::manifest::{Calibration, DatasetBlock, Run};
@@ -18,15 +18,20 @@ const BISECTION_STEPS: usize = 10;
 const SKIP_RATIO_TOLERANCE: f64 = 0.02;
 
 /// Solves CALM configs that give a target skip ratio instead of a threshold, for one dataset;
-/// each target is bisected once and remembered.
+/// each target is bisected once and remembered. The batch is prefilled once for every target,
+/// and a threshold decoded for one target is not decoded again for another (bisections from
+/// the same interval share their first midpoints).
 pub struct CalmCalibrator<'a> {
     model: &'a LoadedModel,
     block: &'a DatasetBlock,
     generate: &'a GenerateConfig,
     /// `None` when no run of the dataset needs calibrating.
     batch: Option<Batch>,
+    prefilled: Option<(Logits, Cache)>,
     /// Solved thresholds by the config's JSON.
     thresholds: BTreeMap<String, f64>,
+    /// Measured skip ratios by the JSON of the config with its threshold and no target.
+    measured: BTreeMap<String, f64>,
 }
 
 /// Where the calibration examples come from, and how many.
@@ -60,7 +65,9 @@ impl<'a> CalmCalibrator<'a> {
             block,
             generate,
             batch,
+            prefilled: None,
             thresholds: BTreeMap::new(),
+            measured: BTreeMap::new(),
         })
     }
 
@@ -87,7 +94,7 @@ impl<'a> CalmCalibrator<'a> {
         Ok(StrategyConfig::Calm(solved))
     }
 
-    fn bisect(&self, config: &StrategyConfig, target: f64) -> anyhow::Result<f64> {
+    fn bisect(&mut self, config: &StrategyConfig, target: f64) -> anyhow::Result<f64> {
         let StrategyConfig::Calm(calm) = config else {
             bail!("only CALM thresholds are calibrated");
         };
@@ -100,7 +107,13 @@ impl<'a> CalmCalibrator<'a> {
         };
         let layers = self.model.shapes.layers;
         let started = Instant::now();
-        let (logits, cache) = self.model.decoder.prefill(batch, block.max_new_tokens)?;
+        if self.prefilled.is_none() {
+            self.prefilled = Some(self.model.decoder.prefill(batch, block.max_new_tokens)?);
+        }
+        let Some((logits, cache)) = &self.prefilled else {
+            bail!("{}: the calibration batch was not prefilled", block.name);
+        };
+        let measured = &mut self.measured;
         let threshold_at = |u: f64| calm_threshold(calm.measure, u);
         let measured = hsd_skip::calibrate_threshold(
             target,
@@ -110,6 +123,11 @@ impl<'a> CalmCalibrator<'a> {
             |u| -> anyhow::Result<f64> {
                 let mut trial = calm.clone();
                 trial.threshold = Some(threshold_at(u));
+                trial.target_skip_ratio = None;
+                let key = serde_json::to_string(&trial)?;
+                if let Some(&skip_ratio) = measured.get(&key) {
+                    return Ok(skip_ratio);
+                }
                 let mut strategy =
                     StrategyConfig::Calm(trial).build(layers, block.max_new_tokens)?;
                 let out = self.model.decoder.decode(
@@ -122,6 +140,7 @@ impl<'a> CalmCalibrator<'a> {
                 for trace in out.rows.iter().flat_map(|r| &r.traces) {
                     stats.record(trace)?;
                 }
+                measured.insert(key, stats.skip_ratio());
                 Ok(stats.skip_ratio())
             },
         )?

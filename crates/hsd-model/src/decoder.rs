@@ -1,20 +1,17 @@
-//! The plan executor: one layer loop, generic over the architecture, shared by prefill and
-//! decoding.
+//! The decoder: batches, prefill, decoding steps and chunk passes over the layer loop of
+//! [`crate::stack`], for whichever architecture it holds.
 
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData, activation};
-use hsd_skip::{
-    KvFill, LayerPlan, LayerSet, LayerSignal, ModelShapes, SignalKind, StepContext, StepTrace,
-    Strategy,
-};
+use burn::tensor::{Bool, Device, Tensor};
+use hsd_skip::{LayerPlan, ModelShapes, StepContext, StepTrace, Strategy};
 
 use crate::ModelError;
-use crate::arch::{Architecture, Block};
-use crate::attention::LayerStep;
+use crate::arch::Architecture;
 use crate::cache::Cache;
 use crate::gpt2::Gpt2;
 use crate::llama::Llama;
 use crate::phi::Phi;
 use crate::readback::read_f32;
+use crate::stack::{PassPlans, Steering, run_stack};
 
 /// The architectures a [`Decoder`] can hold.
 #[derive(Debug)]
@@ -115,12 +112,6 @@ impl Logits {
 pub struct Decoder {
     pub(crate) model: Model,
     pub(crate) device: Device,
-}
-
-/// The strategy hooks of one decoding step; absent in prefill.
-pub(crate) struct Steering<'a> {
-    strategy: &'a mut dyn Strategy,
-    cx: &'a StepContext,
 }
 
 impl Decoder {
@@ -231,7 +222,13 @@ impl Decoder {
             shapes.head_dim,
             &self.device,
         );
-        let (h, _) = self.forward(&batch.padded_ids(), &mut cache, plan, None, None)?;
+        let (h, _) = self.forward(
+            &batch.padded_ids(),
+            &mut cache,
+            PassPlans::Shared(plan),
+            None,
+            None,
+        )?;
         Ok((h, cache))
     }
 
@@ -258,9 +255,26 @@ impl Decoder {
             )));
         }
         let plan = strategy.plan(cx);
-        check_plan(strategy.name(), &plan, self.shapes().layers)?;
-        let (h, trace) =
-            self.forward(tokens, cache, &plan, Some(Steering { strategy, cx }), None)?;
+        self.planned_step(cache, tokens, &plan, strategy, cx)
+    }
+
+    /// [`Self::step`] under `plan`, which `strategy` gave for `cx` (it is not asked again).
+    pub(crate) fn planned_step(
+        &self,
+        cache: &mut Cache,
+        tokens: &[u32],
+        plan: &LayerPlan,
+        strategy: &mut dyn Strategy,
+        cx: &StepContext,
+    ) -> Result<(Logits, StepTrace), ModelError> {
+        check_plan(strategy.name(), plan, self.shapes().layers)?;
+        let (h, trace) = self.forward(
+            tokens,
+            cache,
+            PassPlans::Shared(plan),
+            Some(Steering { strategy, cx }),
+            None,
+        )?;
         let [b, _, d] = h.dims();
         Ok((
             Logits(with_arch!(&self.model, arch => arch.head(h.reshape([b, d])))),
@@ -289,20 +303,27 @@ impl Decoder {
         plan: &LayerPlan,
     ) -> Result<Vec<Vec<u32>>, ModelError> {
         let count = chunk.first().map_or(0, Vec::len);
-        let logits = self.chunk_logits(cache, chunk, plan)?;
+        let logits = self.chunk_logits(cache, chunk, PassPlans::Shared(plan))?;
         let greedy = Logits(logits).argmax()?;
         Ok(greedy.chunks_exact(count).map(<[u32]>::to_vec).collect())
     }
 
-    /// The logits at every position of `chunk` run under `plan`, `[B * T, vocab]` row-major by
-    /// batch row then chunk position; the chunk's K/V are written to `cache`.
+    /// The logits at every position of `chunk` run under `plans`, `[B * T, vocab]` row-major
+    /// by batch row then chunk position; the chunk's K/V are written to `cache`.
     pub(crate) fn chunk_logits(
         &self,
         cache: &mut Cache,
         chunk: &[Vec<u32>],
-        plan: &LayerPlan,
+        plans: PassPlans<'_>,
     ) -> Result<Tensor<2>, ModelError> {
-        check_plan("chunk", plan, self.shapes().layers)?;
+        match plans {
+            PassPlans::Shared(plan) => check_plan("chunk", plan, self.shapes().layers)?,
+            PassPlans::PerPosition(plans) => {
+                for plan in plans {
+                    check_plan("chunk", plan, self.shapes().layers)?;
+                }
+            }
+        }
         if chunk.len() != cache.batch() {
             return Err(ModelError::Batch(format!(
                 "a chunk of {} rows for a batch of {}",
@@ -324,7 +345,7 @@ impl Decoder {
             )));
         }
         let ids: Vec<u32> = chunk.concat();
-        let (h, _) = self.forward(&ids, cache, plan, None, None)?;
+        let (h, _) = self.forward(&ids, cache, plans, None, None)?;
         let [b, t, d] = h.dims();
         Ok(with_arch!(&self.model, arch => arch.head(h.reshape([b * t, d]))))
     }
@@ -333,7 +354,7 @@ impl Decoder {
         &self,
         ids: &[u32],
         cache: &mut Cache,
-        plan: &LayerPlan,
+        plans: PassPlans<'_>,
         steering: Option<Steering<'_>>,
         skips: Option<&[Tensor<3, Bool>]>,
     ) -> Result<(Tensor<3>, StepTrace), ModelError> {
@@ -343,7 +364,7 @@ impl Decoder {
                 "token id {id} is outside the vocabulary of {vocab}"
             )));
         }
-        with_arch!(&self.model, arch => run_stack(arch, &self.device, ids, cache, plan, steering, skips))
+        with_arch!(&self.model, arch => run_stack(arch, &self.device, ids, cache, plans, steering, skips))
     }
 }
 
@@ -358,121 +379,4 @@ fn check_plan(strategy: &str, plan: &LayerPlan, layers: usize) -> Result<(), Mod
         }
     }
     Ok(())
-}
-
-/// The layer loop: runs `ids` (`B * T`, the next `T` slots of every row) through the stack as
-/// `plan` says, writing K/V where layers run or propagate, offering signals after checked
-/// layers and exiting when the strategy says so. `skips` (per layer, `[B, T, hidden]`, true
-/// where a token skips the layer) keeps those tokens' hidden states through layers that run.
-fn run_stack<A: Architecture>(
-    arch: &A,
-    device: &Device,
-    ids: &[u32],
-    cache: &mut Cache,
-    plan: &LayerPlan,
-    mut steering: Option<Steering<'_>>,
-    skips: Option<&[Tensor<3, Bool>]>,
-) -> Result<(Tensor<3>, StepTrace), ModelError> {
-    let batch = cache.batch();
-    let count = ids.len() / batch;
-    let start = cache.len();
-    let positions = Tensor::<2, Int>::from_data(
-        TensorData::new(cache.positions(start, count), [batch, count]),
-        device,
-    );
-    let angles = arch.rope().map(|rope| rope.angles(&positions));
-    let mut h = arch.embed(ids, &positions, device);
-    let layers = arch.blocks().len();
-    let padding_bias = cache.padding_bias(start, count, device);
-    let check_kind = steering
-        .as_ref()
-        .map_or(SignalKind::Hidden, |s| s.strategy.signal_kind());
-    let mut trace = StepTrace {
-        ran: LayerSet::empty(layers),
-        propagated: LayerSet::empty(layers),
-        checks: 0,
-        check_kind,
-        exited_after: None,
-        context_len: start + count - cache.min_padding(),
-    };
-    for (layer, block) in arch.blocks().iter().enumerate() {
-        let runs = trace.exited_after.is_none() && plan.run.contains(layer);
-        if !runs && plan.kv_fill == KvFill::None {
-            cache.mark_skipped(layer, start, count);
-            continue;
-        }
-        cache.mark_written(layer, start, count);
-        let layer_bias;
-        let bias = if cache.has_holes(layer) {
-            layer_bias = cache.layer_bias(layer, start, count, device);
-            &layer_bias
-        } else {
-            &padding_bias
-        };
-        let mut step = LayerStep {
-            cache: &mut *cache,
-            layer,
-            start,
-            bias,
-            rope: angles.as_ref(),
-        };
-        if !runs {
-            block.fill_kv(h.clone(), &mut step);
-            trace.propagated.insert(layer);
-            continue;
-        }
-        let checked = plan.checks.contains(layer) && steering.is_some();
-        let previous = checked.then(|| h.clone());
-        h = match skips {
-            Some(skips) => block
-                .forward(h.clone(), &mut step)
-                .mask_where(skips[layer].clone(), h),
-            None => block.forward(h, &mut step),
-        };
-        trace.ran.insert(layer);
-        if let (Some(previous), Some(steer)) = (previous, steering.as_mut()) {
-            trace.checks += 1;
-            if offer_signal(arch, steer, layer, &h, previous, check_kind)? {
-                trace.exited_after = Some(layer);
-            }
-        }
-    }
-    cache.advance(count);
-    Ok((h, trace))
-}
-
-/// Builds one [`LayerSignal`] per row from the last position and asks the strategy whether to
-/// stop the stack.
-fn offer_signal<A: Architecture>(
-    arch: &A,
-    steering: &mut Steering<'_>,
-    layer: usize,
-    hidden: &Tensor<3>,
-    previous: Tensor<3>,
-    kind: SignalKind,
-) -> Result<bool, ModelError> {
-    let [b, t, d] = hidden.dims();
-    let last = |x: Tensor<3>| x.narrow(1, t - 1, 1).reshape([b, d]);
-    let out = last(hidden.clone());
-    let probs = match kind {
-        SignalKind::Probs => {
-            let p = read_f32(
-                activation::softmax(arch.head(out.clone()), 1),
-                "signal probs",
-            )?;
-            Some(p)
-        }
-        SignalKind::Hidden => None,
-    };
-    let out = read_f32(out, "signal hidden")?;
-    let previous = read_f32(last(previous), "signal previous hidden")?;
-    let vocab = probs.as_ref().map_or(0, |p| p.len() / b);
-    let signals: Vec<LayerSignal<'_>> = (0..b)
-        .map(|row| LayerSignal {
-            hidden: &out[row * d..(row + 1) * d],
-            previous: &previous[row * d..(row + 1) * d],
-            probs: probs.as_ref().map(|p| &p[row * vocab..(row + 1) * vocab]),
-        })
-        .collect();
-    Ok(steering.strategy.exit_after(steering.cx, layer, &signals))
 }

@@ -42,6 +42,7 @@ mod readback;
 mod rope;
 mod sequence;
 mod speculative;
+mod stack;
 mod teacher_forced;
 pub mod tokenizer;
 mod weight_scope;

@@ -7,6 +7,7 @@ use hsd_skip::{LayerPlan, LayerSet};
 use crate::ModelError;
 use crate::cache::Cache;
 use crate::decoder::{Batch, Decoder};
+use crate::stack::PassPlans;
 
 /// The layers each token of a batch runs: `rows[row][position]` over the row's own (unpadded)
 /// positions. A token that skips a layer keeps its hidden state there while the layer's K/V
@@ -107,7 +108,7 @@ impl Decoder {
         let (h, _) = self.forward(
             &batch.padded_ids(),
             &mut cache,
-            &LayerPlan::full(shapes.layers),
+            PassPlans::Shared(&LayerPlan::full(shapes.layers)),
             None,
             skips.as_deref(),
         )?;

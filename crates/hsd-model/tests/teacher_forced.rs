@@ -1,6 +1,7 @@
 //! Teacher forcing feeds a strategy given tokens exactly as decoding would: along its own
 //! greedy output a strategy agrees with every token, along vanilla's the full model agrees
-//! with every token at zero KL, and a skipping strategy's distance shows.
+//! with every token at zero KL, and a skipping strategy's distance shows. Steps that check no
+//! layer run as one chunk: they match the same steps run one at a time.
 
 mod backend;
 
@@ -28,13 +29,47 @@ fn prompts() -> Vec<Vec<u32>> {
 }
 
 /// Every layer; the first layer skipped with either K/V fill; a plan that changes with the
-/// step; and an exit after the first layer on odd steps (a dynamic strategy).
+/// step, with either K/V fill; an exit after the first layer on odd steps (a dynamic
+/// strategy); odd-step skips that start checking (and exiting) at step 3.
 #[derive(Clone, Copy, Debug)]
 enum Rule {
     Full,
     SkipFirst(KvFill),
-    SkipOnOddSteps,
+    SkipOnOddSteps(KvFill),
     ExitOnOddSteps,
+    ExitFromStepThree,
+}
+
+const RULES: [Rule; 7] = [
+    Rule::Full,
+    Rule::SkipFirst(KvFill::Propagate),
+    Rule::SkipFirst(KvFill::None),
+    Rule::SkipOnOddSteps(KvFill::Propagate),
+    Rule::SkipOnOddSteps(KvFill::None),
+    Rule::ExitOnOddSteps,
+    Rule::ExitFromStepThree,
+];
+
+/// `Rule` with a check after its last running layer at every step, which never exits: the
+/// same layers and tokens, but every step runs alone.
+#[derive(Clone, Copy, Debug)]
+struct Stepped(Rule);
+
+impl Strategy for Stepped {
+    fn name(&self) -> &str {
+        "stepped"
+    }
+
+    fn plan(&mut self, cx: &StepContext) -> LayerPlan {
+        let plan = self.0.plan(cx);
+        let last = plan.run.iter().last().unwrap();
+        let checks = LayerSet::from_indices(cx.layers, plan.checks.iter().chain([last]));
+        plan.with_checks(checks)
+    }
+
+    fn exit_after(&mut self, cx: &StepContext, layer: usize, signals: &[LayerSignal<'_>]) -> bool {
+        self.0.exit_after(cx, layer, signals)
+    }
 }
 
 impl Strategy for Rule {
@@ -51,12 +86,16 @@ impl Strategy for Rule {
                 kv_fill,
                 checks: LayerSet::empty(layers),
             },
-            Rule::SkipOnOddSteps => LayerPlan {
+            Rule::SkipOnOddSteps(kv_fill) => LayerPlan {
                 run: LayerSet::from_fn(layers, |l| cx.t.is_multiple_of(2) || l == layers - 1),
-                kv_fill: KvFill::Propagate,
+                kv_fill,
                 checks: LayerSet::empty(layers),
             },
             Rule::ExitOnOddSteps => LayerPlan::full(layers).with_checks(LayerSet::all(layers)),
+            Rule::ExitFromStepThree if cx.t >= 3 => {
+                LayerPlan::full(layers).with_checks(LayerSet::all(layers))
+            }
+            Rule::ExitFromStepThree => Rule::SkipOnOddSteps(KvFill::None).plan(cx),
         }
     }
 
@@ -65,7 +104,9 @@ impl Strategy for Rule {
     }
 
     fn exit_after(&mut self, cx: &StepContext, layer: usize, _: &[LayerSignal<'_>]) -> bool {
-        matches!(self, Rule::ExitOnOddSteps) && layer == 0 && cx.t % 2 == 1
+        matches!(self, Rule::ExitOnOddSteps | Rule::ExitFromStepThree)
+            && layer == 0
+            && cx.t % 2 == 1
     }
 }
 
@@ -89,13 +130,6 @@ fn greedy(decoder: &Decoder, rule: Rule, config: &GenerateConfig) -> Vec<Vec<u32
 
 #[test]
 fn a_strategy_agrees_with_its_own_output_and_the_full_model_with_vanilla() {
-    let rules = [
-        Rule::Full,
-        Rule::SkipFirst(KvFill::Propagate),
-        Rule::SkipFirst(KvFill::None),
-        Rule::SkipOnOddSteps,
-        Rule::ExitOnOddSteps,
-    ];
     for arch in ARCHS {
         let model = tiny(arch);
         let decoder = &model.decoder;
@@ -122,7 +156,7 @@ fn a_strategy_agrees_with_its_own_output_and_the_full_model_with_vanilla() {
             assert!(agreement.mean_kl < 1e-5, "{arch}, row {row}: {agreement:?}");
         }
 
-        for rule in rules {
+        for rule in RULES {
             let own = greedy(decoder, rule, &config);
             let own_reference = decoder
                 .forced_reference(cache.clone(), &own, config.pad_id)
@@ -149,6 +183,46 @@ fn a_strategy_agrees_with_its_own_output_and_the_full_model_with_vanilla() {
             .unwrap();
         let mean_kl: f64 = skipped.iter().map(|a| a.mean_kl).sum::<f64>();
         assert!(mean_kl > 1e-4, "{arch}: skipping layer 1 changed nothing");
+    }
+}
+
+#[test]
+fn chunked_steps_equal_steps_run_one_at_a_time() {
+    for arch in ARCHS {
+        let model = tiny(arch);
+        let decoder = &model.decoder;
+        let config = config(vec![]);
+        let batch = Batch::new(prompts(), 0).unwrap();
+        let (_, cache) = decoder.prefill(&batch, config.max_new_tokens).unwrap();
+        // Rows of different lengths, as a batch's vanilla outputs end at different steps.
+        let vanilla = greedy(decoder, Rule::Full, &config);
+        let tokens: Vec<Vec<u32>> = vanilla
+            .iter()
+            .zip([10, 6, 8])
+            .map(|(row, len)| row[..len].to_vec())
+            .collect();
+        let reference = decoder
+            .forced_reference(cache.clone(), &tokens, config.pad_id)
+            .unwrap();
+        for rule in RULES {
+            let chunked = decoder
+                .teacher_forced(cache.clone(), &mut rule.clone(), &config, &reference)
+                .unwrap();
+            let stepped = decoder
+                .teacher_forced(cache.clone(), &mut Stepped(rule), &config, &reference)
+                .unwrap();
+            for (row, (chunked, stepped)) in chunked.iter().zip(&stepped).enumerate() {
+                assert_eq!(chunked.positions, stepped.positions, "{arch}, {rule:?}");
+                assert_eq!(
+                    chunked.top1_agreement, stepped.top1_agreement,
+                    "{arch}, {rule:?}, row {row}"
+                );
+                assert!(
+                    (chunked.mean_kl - stepped.mean_kl).abs() < 1e-5,
+                    "{arch}, {rule:?}, row {row}: {chunked:?} vs {stepped:?}"
+                );
+            }
+        }
     }
 }
 
