@@ -2,25 +2,14 @@
 //! on every architecture, for batches of one and of several rows, fixed and adaptive `k`.
 
 mod backend;
+mod common;
 
-use std::path::PathBuf;
-
-use hsd_model::{
-    Batch, Cache, Decoder, GenerateConfig, LoadedModel, SpeculativeConfig, StopReason, load_model,
-};
-use hsd_skip::{KvFill, LayerPlan, LayerSet, LayerSignal, SignalKind, StepContext, Strategy};
+use common::{ARCHS, Rule, tiny};
+use hsd_model::{Batch, Cache, Decoder, GenerateConfig, SpeculativeConfig, StopReason};
+use hsd_skip::{KvFill, LayerPlan, LayerSet, StepContext, Strategy};
 use proptest::prelude::*;
 use rand_xoshiro::SplitMix64;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
-
-const ARCHS: [&str; 4] = ["gpt2", "llama", "qwen2", "phi"];
-
-fn tiny(arch: &str) -> LoadedModel {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tiny")
-        .join(arch);
-    load_model(dir.to_str().unwrap(), backend::test_backend()).unwrap()
-}
 
 /// Prompts of different lengths, so batches are left-padded.
 fn prompts() -> Vec<Vec<u32>> {
@@ -34,53 +23,13 @@ fn prompts() -> Vec<Vec<u32>> {
 
 /// The drafters: every layer (every draft accepted), fixed skips with either K/V fill, a plan
 /// that changes with the step, and an early exit, so that rounds accept all, some and none.
-#[derive(Clone, Copy, Debug)]
-enum Drafter {
-    Full,
-    SkipFirst(KvFill),
-    SkipOnOddSteps,
-    ExitAfterFirst,
-}
-
-const DRAFTERS: [Drafter; 5] = [
-    Drafter::Full,
-    Drafter::SkipFirst(KvFill::Propagate),
-    Drafter::SkipFirst(KvFill::None),
-    Drafter::SkipOnOddSteps,
-    Drafter::ExitAfterFirst,
+const DRAFTERS: [Rule; 5] = [
+    Rule::Full,
+    Rule::SkipFirst(KvFill::Propagate),
+    Rule::SkipFirst(KvFill::None),
+    Rule::SkipOnOddSteps(KvFill::Propagate),
+    Rule::ExitAfterFirst,
 ];
-
-impl Strategy for Drafter {
-    fn name(&self) -> &str {
-        "drafter"
-    }
-
-    fn plan(&mut self, cx: &StepContext) -> LayerPlan {
-        let layers = cx.layers;
-        match *self {
-            Drafter::Full => LayerPlan::full(layers),
-            Drafter::SkipFirst(kv_fill) => LayerPlan {
-                run: LayerSet::from_fn(layers, |l| l != 0),
-                kv_fill,
-                checks: LayerSet::empty(layers),
-            },
-            Drafter::SkipOnOddSteps => LayerPlan {
-                run: LayerSet::from_fn(layers, |l| cx.t.is_multiple_of(2) || l == layers - 1),
-                kv_fill: KvFill::Propagate,
-                checks: LayerSet::empty(layers),
-            },
-            Drafter::ExitAfterFirst => LayerPlan::full(layers).with_checks(LayerSet::all(layers)),
-        }
-    }
-
-    fn signal_kind(&self) -> SignalKind {
-        SignalKind::Hidden
-    }
-
-    fn exit_after(&mut self, _cx: &StepContext, layer: usize, _: &[LayerSignal<'_>]) -> bool {
-        matches!(self, Drafter::ExitAfterFirst) && layer == 0
-    }
-}
 
 fn config(max_new_tokens: usize, eos_ids: Vec<u32>) -> GenerateConfig {
     GenerateConfig {
@@ -92,7 +41,7 @@ fn config(max_new_tokens: usize, eos_ids: Vec<u32>) -> GenerateConfig {
 
 fn vanilla(decoder: &Decoder, prompts: &[Vec<u32>], config: &GenerateConfig) -> Vec<Vec<u32>> {
     decoder
-        .generate(prompts, &mut Drafter::Full, config)
+        .generate(prompts, &mut Rule::Full, config)
         .unwrap()
         .rows
         .into_iter()
@@ -142,7 +91,7 @@ fn speculative_tokens_equal_vanilla_for_every_drafter_k_and_batch() {
                     }
                     let stats = &out.stats;
                     assert!(stats.accepted <= stats.drafted, "{stats:?}");
-                    if matches!(drafter, Drafter::Full) {
+                    if matches!(drafter, Rule::Full) {
                         assert_eq!(stats.accepted, stats.drafted, "{arch}: {stats:?}");
                     }
                 }
@@ -193,7 +142,7 @@ fn a_verified_chunk_rolled_back_leaves_the_cache_vanilla_would_have() {
 
         // Vanilla: feed the first two greedy tokens one at a time.
         let mut stepped = prefilled.clone();
-        let mut full = Drafter::Full;
+        let mut full = Rule::Full;
         for (t, &token) in greedy[..2].iter().enumerate() {
             let cx = StepContext {
                 t: t + 1,
@@ -247,7 +196,7 @@ fn bad_speculative_inputs_are_errors() {
     let zero = SpeculativeConfig::fixed(0);
     assert!(
         decoder
-            .generate_speculative(&prompts, &mut Drafter::Full, &config, &zero)
+            .generate_speculative(&prompts, &mut Rule::Full, &config, &zero)
             .is_err()
     );
     let batch = Batch::new(vec![prompts[0].clone()], 0).unwrap();
@@ -308,7 +257,7 @@ fn vanilla_with_cache(
             layers: decoder.shapes().layers,
         };
         let (logits, _) = decoder
-            .step(&mut cache, &next, &mut Drafter::Full, &cx)
+            .step(&mut cache, &next, &mut Rule::Full, &cx)
             .unwrap();
         next = logits.argmax().unwrap();
         for (row, &token) in tokens.iter_mut().zip(&next) {

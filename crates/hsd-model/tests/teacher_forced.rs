@@ -4,20 +4,11 @@
 //! layer run as one chunk: they match the same steps run one at a time.
 
 mod backend;
+mod common;
 
-use std::path::PathBuf;
-
-use hsd_model::{Batch, Decoder, GenerateConfig, LoadedModel, load_model};
-use hsd_skip::{KvFill, LayerPlan, LayerSet, LayerSignal, SignalKind, StepContext, Strategy};
-
-const ARCHS: [&str; 4] = ["gpt2", "llama", "qwen2", "phi"];
-
-fn tiny(arch: &str) -> LoadedModel {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tiny")
-        .join(arch);
-    load_model(dir.to_str().unwrap(), backend::test_backend()).unwrap()
-}
+use common::{ARCHS, Rule, tiny};
+use hsd_model::{Batch, Decoder, GenerateConfig};
+use hsd_skip::{KvFill, LayerPlan, LayerSet, LayerSignal, StepContext, Strategy};
 
 /// Prompts of different lengths, so the batch is left-padded.
 fn prompts() -> Vec<Vec<u32>> {
@@ -26,18 +17,6 @@ fn prompts() -> Vec<Vec<u32>> {
         vec![3, 99, 250, 42, 7],
         vec![120],
     ]
-}
-
-/// Every layer; the first layer skipped with either K/V fill; a plan that changes with the
-/// step, with either K/V fill; an exit after the first layer on odd steps (a dynamic
-/// strategy); odd-step skips that start checking (and exiting) at step 3.
-#[derive(Clone, Copy, Debug)]
-enum Rule {
-    Full,
-    SkipFirst(KvFill),
-    SkipOnOddSteps(KvFill),
-    ExitOnOddSteps,
-    ExitFromStepThree,
 }
 
 const RULES: [Rule; 7] = [
@@ -69,44 +48,6 @@ impl Strategy for Stepped {
 
     fn exit_after(&mut self, cx: &StepContext, layer: usize, signals: &[LayerSignal<'_>]) -> bool {
         self.0.exit_after(cx, layer, signals)
-    }
-}
-
-impl Strategy for Rule {
-    fn name(&self) -> &str {
-        "rule"
-    }
-
-    fn plan(&mut self, cx: &StepContext) -> LayerPlan {
-        let layers = cx.layers;
-        match *self {
-            Rule::Full => LayerPlan::full(layers),
-            Rule::SkipFirst(kv_fill) => LayerPlan {
-                run: LayerSet::from_fn(layers, |l| l != 0),
-                kv_fill,
-                checks: LayerSet::empty(layers),
-            },
-            Rule::SkipOnOddSteps(kv_fill) => LayerPlan {
-                run: LayerSet::from_fn(layers, |l| cx.t.is_multiple_of(2) || l == layers - 1),
-                kv_fill,
-                checks: LayerSet::empty(layers),
-            },
-            Rule::ExitOnOddSteps => LayerPlan::full(layers).with_checks(LayerSet::all(layers)),
-            Rule::ExitFromStepThree if cx.t >= 3 => {
-                LayerPlan::full(layers).with_checks(LayerSet::all(layers))
-            }
-            Rule::ExitFromStepThree => Rule::SkipOnOddSteps(KvFill::None).plan(cx),
-        }
-    }
-
-    fn signal_kind(&self) -> SignalKind {
-        SignalKind::Hidden
-    }
-
-    fn exit_after(&mut self, cx: &StepContext, layer: usize, _: &[LayerSignal<'_>]) -> bool {
-        matches!(self, Rule::ExitOnOddSteps | Rule::ExitFromStepThree)
-            && layer == 0
-            && cx.t % 2 == 1
     }
 }
 
