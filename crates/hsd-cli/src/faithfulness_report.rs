@@ -32,7 +32,7 @@ pub fn markdown_table(rows: &[SummaryRow]) -> Option<String> {
          (over the longer of the two); first divergence is the mean index of the first token \
          that differs; repeated 4-grams is the mean share of an output's 4-grams that repeat an \
          earlier one of the same output. Forced agreement and forced KL feed the strategy the \
-         vanilla tokens step by step (no drift): the share of positions where its greedy token \
+         vanilla tokens as decoding would (no drift): the share of positions where its greedy token \
          is vanilla's, and the mean KL(full || strategy) in nats.\n\n",
     );
     for ((model, dataset), members) in groups {

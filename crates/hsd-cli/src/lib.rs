@@ -1,4 +1,6 @@
-//! `hsd`: hierarchical skip decoding experiments from the command line.
+//! `hsd`: hierarchical skip decoding experiments from the command line. The binary is
+//! [`main`]; the manifest reader is public so that other tools (the fuzz targets under `fuzz/`)
+//! read manifests exactly as `hsd run` does.
 
 mod adapters;
 mod bench_report;
@@ -8,7 +10,7 @@ mod faithfulness_report;
 mod finetune_manifest;
 mod finetune_report;
 mod importance_report;
-mod manifest;
+pub mod manifest;
 mod oracle_report;
 mod plans;
 mod preflight;
@@ -68,7 +70,8 @@ enum Command {
 /// The stack of the worker that runs a command: a main thread's, not rayon's 2 MiB default.
 const MAIN_STACK_BYTES: usize = 8 << 20;
 
-fn main() -> ExitCode {
+/// Parses the command line, runs the command and reports its error on one line.
+pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HSD_LOG")

@@ -16,6 +16,7 @@ mod validate;
 mod tests;
 
 pub use blocks::{Calibration, DatasetBlock, ModelBlock};
+pub use error::ManifestError;
 pub use expand::{Expansion, Run};
 pub use specs::ModelSpecs;
 pub use validate::Manifest;

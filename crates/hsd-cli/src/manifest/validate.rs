@@ -42,9 +42,9 @@ pub struct Manifest {
     pub batch_size: usize,
     pub throughput_tok_s: f64,
     pub bootstrap_resamples: usize,
-    /// Every skipping run is also fed its batch's vanilla tokens, step by step, for the
-    /// teacher-forced agreement and KL of its records (`teacher_forced = true`, the default;
-    /// it costs one more decoding pass per run).
+    /// Every skipping run is also fed its batch's vanilla tokens, as decoding feeds them, for
+    /// the teacher-forced agreement and KL of its records (`teacher_forced = true`, the
+    /// default; one more pass per run, a single chunk for rules that check no layer).
     pub teacher_forced: bool,
     pub unreachable_targets: UnreachableTargets,
     pub models: Vec<ModelBlock>,

@@ -51,7 +51,8 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speculative: Option<SpeculativeRecord>,
     /// Skipping runs (with `teacher_forced`, the default): the strategy fed the same model's
-    /// vanilla tokens for this example step by step, against the full model along them.
+    /// vanilla tokens for this example as decoding feeds them, against the full model along
+    /// them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher_forced: Option<TeacherForced>,
 }
