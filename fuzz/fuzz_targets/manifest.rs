@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(manifest) = Manifest::load(path) {
         let _ = manifest.expand(None, None);
         for profile in manifest.profiles.keys() {
-            let _ = manifest.expand(Some(profile), Some(3));
+            let _ = manifest.expand(Some(profile.as_str()), Some(3));
         }
     }
 });
