@@ -67,23 +67,19 @@ pub(crate) fn run_stack<A: Architecture>(
     let batch = cache.batch();
     let count = ids.len() / batch;
     let start = cache.len();
-    let (shared, per_position) = match plans {
-        PassPlans::Shared(plan) => (Some(plan), None),
-        PassPlans::PerPosition(plans) => {
-            if plans.len() != count || plans.iter().any(|plan| !plan.checks.is_empty()) {
-                return Err(ModelError::Batch(format!(
-                    "{} per-position plans (checking nothing) for {count} positions",
-                    plans.len()
-                )));
-            }
-            if skips.is_some() {
-                return Err(ModelError::Batch(
-                    "per-position plans and per-token skips in one pass".into(),
-                ));
-            }
-            (None, Some(plans))
+    if let PassPlans::PerPosition(plans) = plans {
+        if plans.len() != count || plans.iter().any(|plan| !plan.checks.is_empty()) {
+            return Err(ModelError::Batch(format!(
+                "{} per-position plans (checking nothing) for {count} positions",
+                plans.len()
+            )));
         }
-    };
+        if skips.is_some() {
+            return Err(ModelError::Batch(
+                "per-position plans and per-token skips in one pass".into(),
+            ));
+        }
+    }
     let positions = Tensor::<2, Int>::from_data(
         TensorData::new(cache.positions(start, count), [batch, count]),
         device,
@@ -107,14 +103,13 @@ pub(crate) fn run_stack<A: Architecture>(
     for (layer, block) in arch.blocks().iter().enumerate() {
         let exited = trace.exited_after.is_some();
         // Per run of positions `(first slot, slots, work)`: the whole pass, or each position.
-        let spans: Vec<(usize, usize, Work)> = match (shared, per_position) {
-            (Some(plan), _) => vec![(start, count, Work::of(plan, layer, exited))],
-            (None, Some(plans)) => plans
+        let spans: Vec<(usize, usize, Work)> = match plans {
+            PassPlans::Shared(plan) => vec![(start, count, Work::of(plan, layer, exited))],
+            PassPlans::PerPosition(plans) => plans
                 .iter()
                 .enumerate()
                 .map(|(i, plan)| (start + i, 1, Work::of(plan, layer, exited)))
                 .collect(),
-            (None, None) => Vec::new(),
         };
         if spans.iter().all(|&(_, _, work)| work == Work::Skip) {
             cache.mark_skipped(layer, start, count);
@@ -146,7 +141,8 @@ pub(crate) fn run_stack<A: Architecture>(
             trace.propagated.insert(layer);
             continue;
         }
-        let checked = shared.is_some_and(|plan| plan.checks.contains(layer)) && steering.is_some();
+        let checked = matches!(plans, PassPlans::Shared(plan) if plan.checks.contains(layer))
+            && steering.is_some();
         let previous = checked.then(|| h.clone());
         let kept = match skips {
             Some(skips) => Some(skips[layer].clone()),
