@@ -4,6 +4,8 @@
 //! return errors, never panic.
 #![no_main]
 
+mod scratch;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -11,18 +13,16 @@ use hsd_model::weights::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, PeftAdapter};
 use hsd_model::{Backend, load_model};
 use libfuzzer_sys::fuzz_target;
 
-/// A folder of this process's own, so that parallel fuzzing jobs do not share files.
 fn adapter_dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("hsd-fuzz-adapter-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("creating the fuzz folder");
-        dir
-    })
+    DIR.get_or_init(|| scratch::scratch_dir("adapter"))
 }
 
 fn tiny_llama() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/hsd-model/tests/fixtures/tiny/llama")
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/hsd-model/tests/fixtures/tiny/llama"
+    )
 }
 
 fuzz_target!(|data: &[u8]| {

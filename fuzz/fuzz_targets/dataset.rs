@@ -3,6 +3,8 @@
 //! Loading must return examples or an error, never panic.
 #![no_main]
 
+mod scratch;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -11,14 +13,9 @@ use libfuzzer_sys::fuzz_target;
 
 const EXTENSIONS: [&str; 5] = ["jsonl", "json", "csv", "xml", "parquet"];
 
-/// A folder of this process's own, so that parallel fuzzing jobs do not share files.
 fn fuzz_dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("hsd-fuzz-dataset-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("creating the fuzz folder");
-        dir
-    })
+    DIR.get_or_init(|| scratch::scratch_dir("dataset"))
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -3,20 +3,17 @@
 //! must return errors, never panic.
 #![no_main]
 
+mod scratch;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use hsd_cli::manifest::Manifest;
 use libfuzzer_sys::fuzz_target;
 
-/// A folder of this process's own, so that parallel fuzzing jobs do not share the file.
 fn manifest_path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("hsd-fuzz-manifest-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("creating the fuzz folder");
-        dir.join("fuzz.toml")
-    })
+    PATH.get_or_init(|| scratch::scratch_dir("manifest").join("fuzz.toml"))
 }
 
 fuzz_target!(|data: &[u8]| {
