@@ -6,9 +6,9 @@
 //! (`do n't`, `it 's`, `can not`, `gon na`), hyphens, slashes, apostrophes, periods and
 //! commas inside words and numbers kept (`e-mail`, `o'neil`, `u.s.`, `1,000`, `3.5`),
 //! brackets renamed (`-lrb-`, which survives because pycocoevalcap's list holds only the
-//! upper-case `-LRB-`), `£` as `#`, and other symbols split into one token each. It is not the
-//! full CoreNLP lexer; the crate README reports its agreement with the Java tokenizer on the
-//! fixture corpus.
+//! upper-case `-LRB-`), `£` as `#`, emoticons (`:-rrb-`, `:d`) kept whole, and other symbols
+//! split into one token each. It is not the full CoreNLP lexer; the crate README reports its
+//! agreement with the Java tokenizer on the fixture corpus.
 
 /// pycocoevalcap's `PUNCTUATIONS` (after `-lowerCase`, the bracket names no longer match).
 const PUNCTUATIONS: [&str; 17] = [
@@ -154,6 +154,43 @@ fn apostrophe_joins(chars: &[char], start: usize, i: usize) -> bool {
     one_letter || vowels || negation
 }
 
+/// An emoticon at `chars[i..]` and its length: an optional `<` or `>`, eyes `:`, `;` or `=`, an
+/// optional nose `-`, `o`, `*` or `'`, and a mouth (`:-)`, `;)`, `=[`, `:|`, `:D`, `:p`), the
+/// longest that fits, as CoreNLP's lexer matches it; round brackets are renamed inside it
+/// (`:)` is `:-rrb-`).
+fn smiley(chars: &[char], i: usize) -> Option<(usize, String)> {
+    let at = |k: usize| chars.get(k).copied();
+    let start = i + usize::from(matches!(at(i), Some('<' | '>')));
+    if !matches!(at(start), Some(':' | ';' | '=')) {
+        return None;
+    }
+    let mouth = |c: Option<char>| {
+        matches!(
+            c,
+            Some(
+                '(' | ')' | 'D' | 'd' | 'P' | 'p' | 'O' | 'o' | '\\' | '{' | '@' | '|' | '[' | ']'
+            )
+        )
+    };
+    let nose = matches!(at(start + 1), Some('-' | 'o' | 'O' | '*' | '\''));
+    let end = if nose && mouth(at(start + 2)) {
+        start + 3
+    } else if mouth(at(start + 1)) {
+        start + 2
+    } else {
+        return None;
+    };
+    let text = chars[i..end]
+        .iter()
+        .map(|c| match c {
+            '(' => "-lrb-".to_owned(),
+            ')' => "-rrb-".to_owned(),
+            c => c.to_string(),
+        })
+        .collect();
+    Some((end - i, text))
+}
+
 fn push_word(word: String, tokens: &mut Vec<String>) {
     let word = crate::pytext::lower(&word);
     if let Some(&(_, first, second)) = SPLIT_WORDS.iter().find(|(whole, _, _)| *whole == word) {
@@ -230,6 +267,9 @@ pub fn tokenize(text: &str) -> Vec<String> {
             // Already-tokenized text: `we 're`, `it 's`.
             i += clitic.chars().count();
             tokens.push(clitic.replace('\u{2019}', "'"));
+        } else if let Some((length, emoticon)) = smiley(&chars, i) {
+            tokens.push(emoticon);
+            i += length;
         } else if let Some(ascii) = fraction(c) {
             tokens.push(ascii.to_owned());
             i += 1;
@@ -312,7 +352,14 @@ pub fn tokenize(text: &str) -> Vec<String> {
             // Runs of `!` and `?`, of dashes, of periods, or of one of the symbols CoreNLP
             // reads as one token when repeated, stay together.
             let repeats = matches!(c, '*' | '<' | '>' | '_' | '@' | '#' | '`' | '\'');
+            // `<<` and `>>` are one token each (`>>>` is `>> >`).
+            let longest = if matches!(c, '<' | '>') {
+                2
+            } else {
+                usize::MAX
+            };
             while i < chars.len()
+                && i - start < longest
                 && ((group(c) != 0 && group(chars[i]) == group(c)) || (repeats && chars[i] == c))
             {
                 i += 1;
@@ -401,6 +448,10 @@ mod tests {
                 "Bus No. 713 at Blvd., Sc.D. 1963",
                 "bus no. 713 at blvd. sc.d 1963",
             ),
+            ("RickleRe:)", "ricklere :-rrb-"),
+            ("Adam:D:Karen,.", "adam :d karen"),
+            ("Jack:C.Jack:O.k", "jack c.jack :o k"),
+            ("Aadmin:||.occupation faits", "aadmin :| | occupation faits"),
         ];
         for (text, expected) in cases {
             assert_eq!(tokenize_for_coco(text).join(" "), expected, "{text}");
