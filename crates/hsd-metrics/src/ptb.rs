@@ -156,8 +156,8 @@ fn apostrophe_joins(chars: &[char], start: usize, i: usize) -> bool {
 
 /// An emoticon at `chars[i..]` and its length: an optional `<` or `>`, eyes `:`, `;` or `=`, an
 /// optional nose `-`, `o`, `*` or `'`, and a mouth (`:-)`, `;)`, `=[`, `:|`, `:D`, `:p`), the
-/// longest that fits, as CoreNLP's lexer matches it; round brackets are renamed inside it
-/// (`:)` is `:-rrb-`).
+/// longest that fits, and no letter or digit after it, as CoreNLP's lexer matches it; round
+/// brackets are renamed inside it (`:)` is `:-rrb-`).
 fn smiley(chars: &[char], i: usize) -> Option<(usize, String)> {
     let at = |k: usize| chars.get(k).copied();
     let start = i + usize::from(matches!(at(i), Some('<' | '>')));
@@ -180,6 +180,10 @@ fn smiley(chars: &[char], i: usize) -> Option<(usize, String)> {
     } else {
         return None;
     };
+    // Not before a letter or digit: `:Dating` is `:` and `Dating`, `:[R]` is `: [ R ]`.
+    if at(end).is_some_and(char::is_alphanumeric) {
+        return None;
+    }
     let text = chars[i..end]
         .iter()
         .map(|c| match c {
@@ -452,6 +456,7 @@ mod tests {
             ("Adam:D:Karen,.", "adam :d karen"),
             ("Jack:C.Jack:O.k", "jack c.jack :o k"),
             ("Aadmin:||.occupation faits", "aadmin :| | occupation faits"),
+            ("Joseph:DatingD@ The trial:prefLR.", "joseph datingd @ the trial preflr"),
         ];
         for (text, expected) in cases {
             assert_eq!(tokenize_for_coco(text).join(" "), expected, "{text}");
