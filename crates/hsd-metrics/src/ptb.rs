@@ -456,7 +456,10 @@ mod tests {
             ("Adam:D:Karen,.", "adam :d karen"),
             ("Jack:C.Jack:O.k", "jack c.jack :o k"),
             ("Aadmin:||.occupation faits", "aadmin :| | occupation faits"),
-            ("Joseph:DatingD@ The trial:prefLR.", "joseph datingd @ the trial preflr"),
+            (
+                "Joseph:DatingD@ The trial:prefLR.",
+                "joseph datingd @ the trial preflr",
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(tokenize_for_coco(text).join(" "), expected, "{text}");
