@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use hsd_plot::{LineChart, Point, RefLine, Series};
+use hsd_plot::{LineChart, Point, RefLine, Series, Stroke};
 
 use crate::report_rows::{groups, metric_name, primary_metric};
 use crate::results::{MetricSummary, SummaryRow};
@@ -131,13 +131,26 @@ pub fn markdown_table(rows: &[SummaryRow]) -> Option<String> {
     Some(out)
 }
 
-/// Task quality against measured wall-clock speed-up over vanilla decoding, one panel per
-/// dataset, one line per (model, strategy label), vanilla as the point at 1x.
+/// Task quality kept (% of the same model's vanilla score) against measured wall-clock
+/// speed-up over vanilla decoding, one panel per dataset, one line per (model, strategy label)
+/// with vanilla as the point (1x, 100%). A label has one colour in every panel and a model one
+/// stroke, so arms compare along a line style; one 90% line serves every arm.
 pub fn frontier_panels(rows: &[SummaryRow]) -> Vec<LineChart> {
     let mut datasets: Vec<&str> = Vec::new();
+    let mut models: Vec<&str> = Vec::new();
+    let mut labels: Vec<&str> = Vec::new();
     for row in rows {
         if !datasets.contains(&row.dataset.as_str()) {
             datasets.push(&row.dataset);
+        }
+        if !models.contains(&row.model.as_str()) {
+            models.push(&row.model);
+        }
+        if row.strategy != "full"
+            && row.strategy != "oracle"
+            && !labels.contains(&row.label.as_str())
+        {
+            labels.push(&row.label);
         }
     }
     let mut panels = Vec::new();
@@ -147,64 +160,58 @@ pub fn frontier_panels(rows: &[SummaryRow]) -> Vec<LineChart> {
             continue;
         };
         let mut series: Vec<Series> = Vec::new();
-        let mut vanilla_scores = Vec::new();
-        let mut models: Vec<&str> = Vec::new();
-        for row in &members {
-            if !models.contains(&row.model.as_str()) {
-                models.push(&row.model);
-            }
-        }
-        for model in models {
+        for (arm, model) in models.iter().enumerate() {
             let group: Vec<&SummaryRow> = members
                 .iter()
                 .copied()
-                .filter(|r| r.model == model)
+                .filter(|r| r.model == *model)
                 .collect();
-            let vanilla = group
+            let Some(vanilla) = group
                 .iter()
                 .find(|r| r.strategy == "full")
-                .and_then(|r| r.metrics.get(metric).map(|m| m.corpus));
-            if let Some(v) = vanilla {
-                vanilla_scores.push(v);
-            }
-            let mut labels: Vec<&str> = Vec::new();
-            for row in &group {
-                if row.strategy != "full"
-                    && row.strategy != "oracle"
-                    && !labels.contains(&row.label.as_str())
-                {
-                    labels.push(&row.label);
-                }
-            }
-            for label in labels {
+                .and_then(|r| r.metrics.get(metric).map(|m| m.corpus))
+                .filter(|v| *v != 0.0)
+            else {
+                continue;
+            };
+            for (color, label) in labels.iter().enumerate() {
                 let mut points: Vec<Point> = group
                     .iter()
-                    .filter(|r| r.label == label)
-                    .filter_map(|r| Some(Point::new(r.speedup?, r.metrics.get(metric)?.corpus)))
-                    .chain(vanilla.map(|v| Point::new(1.0, v)))
+                    .filter(|r| r.label == *label)
+                    .filter_map(|r| {
+                        let score = r.metrics.get(metric)?.corpus;
+                        Some(Point::new(r.speedup?, 100.0 * score / vanilla))
+                    })
                     .collect();
-                points.sort_by(|a, b| a.x.total_cmp(&b.x));
-                if points.len() > 1 {
-                    series.push(Series::measured(format!("{model} {label}"), points));
+                if points.is_empty() {
+                    continue;
                 }
+                points.push(Point::new(1.0, 100.0));
+                points.sort_by(|a, b| a.x.total_cmp(&b.x));
+                let name = if models.len() > 1 {
+                    format!("{model} {label}")
+                } else {
+                    (*label).to_owned()
+                };
+                series.push(
+                    Series::measured(name, points)
+                        .with_color(color)
+                        .with_stroke(Stroke::nth(arm)),
+                );
             }
         }
         if series.is_empty() {
             continue;
         }
         panels.push(LineChart {
-            title: format!("{dataset}: quality against wall-clock speed-up"),
+            title: format!("{dataset}: quality kept against speed-up"),
             x_label: "measured decode speed-up over vanilla".into(),
-            y_label: metric_name(metric).into(),
+            y_label: format!("{} kept (% of vanilla)", metric_name(metric)),
             series,
-            ref_lines: vanilla_scores
-                .first()
-                .map(|&y| RefLine {
-                    y: y * KEPT,
-                    label: "90% of the first model's vanilla".into(),
-                })
-                .into_iter()
-                .collect(),
+            ref_lines: vec![RefLine {
+                y: KEPT * 100.0,
+                label: "90% of vanilla".into(),
+            }],
             x_range: None,
             y_range: None,
         });
@@ -260,7 +267,26 @@ mod tests {
         let panels = frontier_panels(&rows);
         assert_eq!(panels.len(), 2);
         let first = &panels[0].series[0];
-        assert_eq!(first.points[0].x, 1.0);
+        assert_eq!((first.points[0].x, first.points[0].y), (1.0, 100.0));
         assert_eq!(first.points.len(), 4);
+        assert!(first.points.iter().all(|p| p.y <= 100.0));
+        assert_eq!(panels[0].ref_lines[0].y, 90.0);
+        // A second arm: the same labels in the same colours, on another stroke.
+        let arm: Vec<SummaryRow> = rows
+            .iter()
+            .cloned()
+            .map(|mut row| {
+                row.model = format!("{}-tuned", row.model);
+                row
+            })
+            .collect();
+        rows.extend(arm);
+        let panels = frontier_panels(&rows);
+        let series = &panels[0].series;
+        let half = series.len() / 2;
+        for (a, b) in series[..half].iter().zip(&series[half..]) {
+            assert_eq!(a.color, b.color, "{} / {}", a.label, b.label);
+            assert_ne!(a.stroke, b.stroke, "{} / {}", a.label, b.label);
+        }
     }
 }

@@ -75,11 +75,12 @@ fn summary_without_timing(dir: &Path) -> Vec<String> {
 fn check_prints_the_expanded_runs_and_their_cost_without_a_model() {
     let out = run_ok(&["check", &manifest(), "--profile", "smoke"]);
     assert!(
-        out.contains("5 runs (profile smoke, examples per dataset: 3)"),
+        out.contains("10 runs (profile smoke, examples per dataset: 3)"),
         "{out}"
     );
     assert!(out.contains("smollm2-135m/e2e/skipdecode@0.50"), "{out}");
-    assert!(out.contains("generated tokens: 120"), "{out}");
+    assert!(out.contains("generated tokens: 240"), "{out}");
+    assert!(out.contains("smollm2-135m-plain/e2e/hsd@0.25"), "{out}");
 }
 
 #[test]
@@ -169,13 +170,13 @@ fn a_smoke_sweep_runs_resumes_after_sigkill_and_reports() {
         summary_without_timing(&resumed),
         summary_without_timing(&straight)
     );
-    assert_eq!(straight_records.lines().count(), 5 * 3);
+    assert_eq!(straight_records.lines().count(), 2 * 5 * 3);
     let first: serde_json::Value =
         serde_json::from_str(straight_records.lines().next().unwrap()).unwrap();
     assert_eq!(first["run"], "smollm2-135m/e2e/full");
     assert_eq!(first["layers"][0].as_str().unwrap().len(), 30);
     let summary = summary_without_timing(&straight);
-    assert_eq!(summary.len(), 6);
+    assert_eq!(summary.len(), 1 + 2 * 5);
     assert!(
         summary[0].contains("bleu_ci_lo") && summary[0].contains("rougeL_retained"),
         "{}",
@@ -199,7 +200,7 @@ fn a_smoke_sweep_runs_resumes_after_sigkill_and_reports() {
     );
     // Every run's solved knobs, the same after a kill and a resume.
     let knobs = &meta["solved_knobs"];
-    assert_eq!(knobs.as_object().unwrap().len(), 5, "{knobs}");
+    assert_eq!(knobs.as_object().unwrap().len(), 2 * 5, "{knobs}");
     let hsd_knobs = &knobs["smollm2-135m/e2e/hsd@0.50"];
     assert!(
         hsd_knobs["levels"].is_u64() && hsd_knobs["max_skip"].is_u64(),
@@ -208,6 +209,57 @@ fn a_smoke_sweep_runs_resumes_after_sigkill_and_reports() {
     let resumed_meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(resumed.join("meta.json")).unwrap()).unwrap();
     assert_eq!(&resumed_meta["solved_knobs"], knobs);
+    // The tuned arm: its adapter is recorded, and it decodes otherwise than the base model.
+    let tuned = &meta["models"][1];
+    assert_eq!(tuned["name"], "smollm2-135m-plain", "{tuned}");
+    assert!(
+        tuned["files"].as_array().unwrap().iter().any(|f| f["path"]
+            == "adapters/plain/e2e/adapter_model.safetensors"
+            && f["sha256"].as_str().unwrap().len() == 64),
+        "{tuned}"
+    );
+    let records: Vec<serde_json::Value> = straight_records
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let tokens_of = |run: &str| -> Vec<&serde_json::Value> {
+        records
+            .iter()
+            .filter(|r| r["run"] == run)
+            .map(|r| &r["tokens"])
+            .collect()
+    };
+    assert_ne!(
+        tokens_of("smollm2-135m/e2e/full"),
+        tokens_of("smollm2-135m-plain/e2e/full")
+    );
+    // Teacher forcing along each arm's own vanilla tokens: every skipping record of both arms
+    // carries it, vanilla none.
+    for record in &records {
+        let forced = &record["teacher_forced"];
+        if record["run"].as_str().unwrap().ends_with("/full") {
+            assert!(forced.is_null(), "{record}");
+            continue;
+        }
+        let agreement = forced["top1_agreement"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&agreement), "{record}");
+        assert!(forced["mean_kl"].as_f64().unwrap() >= 0.0, "{record}");
+        assert!(forced["positions"].as_u64().unwrap() > 0, "{record}");
+    }
+    let columns: Vec<&str> = summary[0].split(',').collect();
+    let forced_column = columns
+        .iter()
+        .position(|c| *c == "forced_agreement")
+        .unwrap();
+    for row in &summary[1..] {
+        let cells: Vec<&str> = row.split(',').collect();
+        let forced: Option<f64> = cells[forced_column].parse().ok();
+        if cells[0].ends_with("/full") {
+            assert!(forced.is_none(), "{row}");
+        } else {
+            assert!(forced.is_some_and(|f| (0.0..=1.0).contains(&f)), "{row}");
+        }
+    }
     // Faithfulness beside the metrics: vanilla agrees with itself.
     assert!(
         summary[0].contains("vanilla_agreement") && summary[0].contains("repeated_4grams"),

@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use crate::style::{self, FONT};
@@ -42,12 +43,35 @@ pub enum SeriesStyle {
     Reference,
 }
 
+/// How a measured line is stroked, each with its own marker, so that a second grouping (a
+/// model arm beside a strategy's colour) reads without a second palette.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Stroke {
+    /// A solid line with round markers.
+    #[default]
+    Solid,
+    /// A dashed line with triangles.
+    Dashed,
+    /// A dotted line with crosses.
+    Dotted,
+}
+
+impl Stroke {
+    /// The strokes in order, for the `i`-th group.
+    pub fn nth(i: usize) -> Self {
+        [Self::Solid, Self::Dashed, Self::Dotted][i % 3]
+    }
+}
+
 /// A named line. Points are drawn in the order given; sort them by `x` first.
 #[derive(Clone, PartialEq, Debug)]
 pub struct Series {
     pub label: String,
     pub points: Vec<Point>,
     pub style: SeriesStyle,
+    /// The palette index of a measured line; `None` takes the next colour of its panel.
+    pub color: Option<usize>,
+    pub stroke: Stroke,
 }
 
 impl Series {
@@ -56,6 +80,8 @@ impl Series {
             label: label.into(),
             points,
             style: SeriesStyle::Measured,
+            color: None,
+            stroke: Stroke::Solid,
         }
     }
 
@@ -64,8 +90,71 @@ impl Series {
             label: label.into(),
             points,
             style: SeriesStyle::Reference,
+            color: None,
+            stroke: Stroke::Dashed,
         }
     }
+
+    /// The same series in palette colour `index`, whatever its place in the panel.
+    pub fn with_color(mut self, index: usize) -> Self {
+        self.color = Some(index);
+        self
+    }
+
+    pub fn with_stroke(mut self, stroke: Stroke) -> Self {
+        self.stroke = stroke;
+        self
+    }
+}
+
+/// How one series looks once its panel has assigned colours: what a legend entry shows.
+#[derive(Clone, Copy, PartialEq, Debug)]
+struct Look {
+    color: RGBColor,
+    stroke: Stroke,
+    reference: bool,
+}
+
+/// The look of every series of `panel`, in order: measured lines without a colour take the
+/// palette in turn, references are grey.
+fn looks(panel: &LineChart) -> Vec<Look> {
+    let mut measured = 0;
+    panel
+        .series
+        .iter()
+        .map(|series| match series.style {
+            SeriesStyle::Measured => {
+                let color = style::color(series.color.unwrap_or(measured));
+                measured += 1;
+                Look {
+                    color,
+                    stroke: series.stroke,
+                    reference: false,
+                }
+            }
+            SeriesStyle::Reference => Look {
+                color: style::REFERENCE,
+                stroke: Stroke::Dashed,
+                reference: true,
+            },
+        })
+        .collect()
+}
+
+/// One legend for every panel, when each label looks the same wherever it appears: the
+/// labels in order of first appearance. `None` when a label changes look between panels.
+fn shared_legend(panels: &[LineChart]) -> Option<Vec<(String, Look)>> {
+    let mut entries: Vec<(String, Look)> = Vec::new();
+    for panel in panels {
+        for (series, look) in panel.series.iter().zip(looks(panel)) {
+            match entries.iter().find(|(label, _)| *label == series.label) {
+                Some((_, seen)) if *seen != look => return None,
+                Some(_) => {}
+                None => entries.push((series.label.clone(), look)),
+            }
+        }
+    }
+    Some(entries)
 }
 
 /// A horizontal line at `y`, labelled at its right end (e.g. the 90% retained-quality line).
@@ -147,6 +236,10 @@ pub fn render_panels(panels: &[LineChart], columns: usize, path: &Path) -> Resul
     style::ensure_font()?;
     let columns = columns.clamp(1, panels.len());
     let rows = panels.len().div_ceil(columns);
+    // A grid with a free cell gets one legend there instead of one over each panel's data.
+    let legend = (rows * columns > panels.len())
+        .then(|| shared_legend(panels))
+        .flatten();
     let (w, h) = (
         style::PANEL_WIDTH * columns as u32,
         style::PANEL_HEIGHT * rows as u32,
@@ -155,12 +248,14 @@ pub fn render_panels(panels: &[LineChart], columns: usize, path: &Path) -> Resul
         Format::Png => {
             let s = style::PNG_SCALE;
             let root = BitMapBackend::new(path, (w * s, h * s)).into_drawing_area();
-            draw_grid(&root, panels, rows, columns, s).map_err(|e| draw_error(path, e))?;
+            draw_grid(&root, panels, (rows, columns), legend.as_deref(), s)
+                .map_err(|e| draw_error(path, e))?;
             root.present().map_err(|e| draw_error(path, e))
         }
         Format::Svg => {
             let root = SVGBackend::new(path, (w, h)).into_drawing_area();
-            draw_grid(&root, panels, rows, columns, 1).map_err(|e| draw_error(path, e))?;
+            draw_grid(&root, panels, (rows, columns), legend.as_deref(), 1)
+                .map_err(|e| draw_error(path, e))?;
             root.present().map_err(|e| draw_error(path, e))
         }
     }
@@ -171,21 +266,96 @@ type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::Er
 fn draw_grid<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     panels: &[LineChart],
-    rows: usize,
-    columns: usize,
+    grid: (usize, usize),
+    legend: Option<&[(String, Look)]>,
     scale: u32,
 ) -> DrawResult<DB> {
     root.fill(&WHITE)?;
-    let areas = root.split_evenly((rows, columns));
+    let areas = root.split_evenly(grid);
     for (panel, area) in panels.iter().zip(areas.iter()) {
-        draw_panel(area, panel, scale)?;
+        draw_panel(area, panel, legend.is_none(), scale)?;
+    }
+    if let (Some(entries), Some(area)) = (legend, areas.get(panels.len())) {
+        draw_legend(area, entries, scale)?;
     }
     Ok(())
+}
+
+/// `entries` as rows of a line sample, its marker and the label, in one column or, past 14
+/// entries, two.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, Look)],
+    scale: u32,
+) -> DrawResult<DB> {
+    let px = |v: u32| (v * scale) as i32;
+    let columns = if entries.len() > 14 { 2 } else { 1 };
+    let per_column = entries.len().div_ceil(columns);
+    let (width, _) = area.dim_in_pixel();
+    let column_width = (width as i32 - px(40)) / columns as i32;
+    let font = (FONT, px(12)).into_font();
+    for (i, (label, look)) in entries.iter().enumerate() {
+        let x = px(30) + (i / per_column) as i32 * column_width;
+        let y = px(40) + (i % per_column) as i32 * px(22);
+        let sample = [(x, y), (x + px(34), y)];
+        draw_stroked(area, &sample, *look, scale)?;
+        if !look.reference {
+            area.draw(&marker((x + px(17), y), *look, scale))?;
+        }
+        area.draw(&Text::new(
+            label.clone(),
+            (x + px(44), y - px(7)),
+            font.clone(),
+        ))?;
+    }
+    Ok(())
+}
+
+/// A polyline in `look`'s colour and stroke pattern.
+fn draw_stroked<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    points: &[(i32, i32)],
+    look: Look,
+    scale: u32,
+) -> DrawResult<DB> {
+    let px = |v: u32| (v * scale) as i32;
+    let stroke = look.color.stroke_width(2 * scale);
+    match look.stroke {
+        Stroke::Solid => area.draw(&PathElement::new(points.to_vec(), stroke)),
+        Stroke::Dashed => area.draw(&DashedPathElement::new(
+            points.iter().copied(),
+            px(7),
+            px(4),
+            stroke,
+        )),
+        Stroke::Dotted => area.draw(&DashedPathElement::new(
+            points.iter().copied(),
+            px(2),
+            px(3),
+            stroke,
+        )),
+    }
+}
+
+/// The marker of `look`'s stroke at `at`.
+fn marker<DB: DrawingBackend, C: Clone + 'static>(
+    at: C,
+    look: Look,
+    scale: u32,
+) -> DynElement<'static, DB, C> {
+    let size = 3 * scale as i32;
+    let filled = look.color.filled();
+    match look.stroke {
+        Stroke::Solid => Circle::new(at, size, filled).into_dyn(),
+        Stroke::Dashed => TriangleMarker::new(at, size + scale as i32, filled).into_dyn(),
+        Stroke::Dotted => Cross::new(at, size, look.color.stroke_width(scale)).into_dyn(),
+    }
 }
 
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &LineChart,
+    with_legend: bool,
     scale: u32,
 ) -> DrawResult<DB> {
     let px = |v: u32| (v * scale) as i32;
@@ -229,15 +399,7 @@ fn draw_panel<DB: DrawingBackend>(
         )))?;
     }
 
-    let mut measured = 0;
-    for series in &panel.series {
-        let color = match series.style {
-            SeriesStyle::Measured => {
-                measured += 1;
-                style::color(measured - 1)
-            }
-            SeriesStyle::Reference => style::REFERENCE,
-        };
+    for (series, look) in panel.series.iter().zip(looks(panel)) {
         let banded: Vec<(f64, f64, f64)> = series
             .points
             .iter()
@@ -251,38 +413,39 @@ fn draw_panel<DB: DrawingBackend>(
                 .collect();
             chart.draw_series(std::iter::once(Polygon::new(
                 outline,
-                color.mix(0.14).filled(),
+                look.color.mix(0.14).filled(),
             )))?;
         }
         let xy: Vec<(f64, f64)> = series.points.iter().map(|p| (p.x, p.y)).collect();
-        let stroke = color.stroke_width(2 * scale);
-        let legend_stroke = stroke;
-        let reference = series.style == SeriesStyle::Reference;
-        let drawn = if reference {
-            chart.draw_series(DashedLineSeries::new(xy.clone(), px(7), px(4), stroke))?
-        } else {
-            chart.draw_series(LineSeries::new(xy.clone(), stroke))?
+        let stroke = look.color.stroke_width(2 * scale);
+        let drawn = match look.stroke {
+            Stroke::Solid => chart.draw_series(LineSeries::new(xy.clone(), stroke))?,
+            Stroke::Dashed => {
+                chart.draw_series(DashedLineSeries::new(xy.clone(), px(7), px(4), stroke))?
+            }
+            Stroke::Dotted => {
+                chart.draw_series(DashedLineSeries::new(xy.clone(), px(2), px(3), stroke))?
+            }
         };
-        drawn.label(series.label.clone()).legend(move |(x, y)| {
-            PathElement::new([(x, y), (x + 20 * scale as i32, y)], legend_stroke)
-        });
-        if !reference {
-            chart.draw_series(
-                xy.iter()
-                    .map(|&p| Circle::new(p, 3 * scale, color.filled())),
-            )?;
+        drawn
+            .label(series.label.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20 * scale as i32, y)], stroke));
+        if !look.reference {
+            chart.draw_series(xy.iter().map(|&p| marker(p, look, scale)))?;
         }
     }
 
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .margin(px(8))
-        .legend_area_size(px(26))
-        .label_font((FONT, px(12)))
-        .background_style(WHITE.mix(0.85))
-        .border_style(style::GRID.stroke_width(scale))
-        .draw()?;
+    if with_legend {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .margin(px(8))
+            .legend_area_size(px(26))
+            .label_font((FONT, px(12)))
+            .background_style(WHITE.mix(0.85))
+            .border_style(style::GRID.stroke_width(scale))
+            .draw()?;
+    }
     Ok(())
 }
 
@@ -339,6 +502,42 @@ mod tests {
         assert!(svg_text.contains("DejaVu Sans"));
         assert!(svg_text.contains("90% of vanilla"));
         assert!(svg_text.contains("Amdahl bound"));
+    }
+
+    #[test]
+    fn a_free_cell_holds_one_legend_when_every_label_looks_the_same_everywhere() {
+        let arm = |label: &str, color, stroke| {
+            Series::measured(label, vec![Point::new(1.0, 2.0), Point::new(2.0, 1.0)])
+                .with_color(color)
+                .with_stroke(stroke)
+        };
+        let panel = |series| LineChart {
+            title: "p".into(),
+            series,
+            ..Default::default()
+        };
+        let a = panel(vec![
+            arm("tuned hsd", 0, Stroke::Solid),
+            arm("skip hsd", 0, Stroke::Dashed),
+        ]);
+        let b = panel(vec![
+            arm("skip hsd", 0, Stroke::Dashed),
+            arm("tuned calm", 2, Stroke::Solid),
+        ]);
+        let legend = shared_legend(&[a.clone(), b.clone()]).unwrap();
+        let labels: Vec<&str> = legend.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels, ["tuned hsd", "skip hsd", "tuned calm"]);
+        // Colours by order differ between panels holding different series: no shared legend.
+        let unset = |label: &str| Series::measured(label, vec![Point::new(1.0, 2.0)]);
+        let c = panel(vec![unset("x"), unset("y")]);
+        let d = panel(vec![unset("y")]);
+        assert!(shared_legend(&[c, d]).is_none());
+
+        let dir = tempfile::tempdir().unwrap();
+        let svg = dir.path().join("legend.svg");
+        render_panels(&[a.clone(), b, a], 2, &svg).unwrap();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert_eq!(text.matches("skip hsd").count(), 1);
     }
 
     #[test]

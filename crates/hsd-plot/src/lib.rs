@@ -11,7 +11,7 @@ mod chart;
 mod heatmap;
 mod style;
 
-pub use chart::{LineChart, Point, RefLine, Series, SeriesStyle, render_panels};
+pub use chart::{LineChart, Point, RefLine, Series, SeriesStyle, Stroke, render_panels};
 pub use heatmap::{HeatMap, render_heat_map};
 
 use std::path::{Path, PathBuf};

@@ -26,7 +26,8 @@ pub(crate) trait StrategyKnobs: Sized {
     }
 
     /// The same knobs with every one filled in: solved from `target_skip_ratio` when one is
-    /// given (for `max_new_tokens` generated tokens after an empty prompt), else defaulted.
+    /// given (for `max_new_tokens` generated tokens after a prompt of the config's
+    /// `prompt_len`, which only rules on the sequence clock have; 0 when unset), else defaulted.
     /// The target stays in the result for the record.
     fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError>;
 

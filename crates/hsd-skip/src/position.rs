@@ -23,4 +23,32 @@ impl Position {
             Self::Sequence => (cx.prompt_len + cx.t, cx.prompt_len + cx.max_new_tokens),
         }
     }
+
+    /// `(t, T)` as a target solver reads token `t` of a budget of `max_new_tokens` after
+    /// `prompt_len` prompt tokens (0 when unset).
+    pub(crate) fn solver_clock(
+        self,
+        t: usize,
+        max_new_tokens: usize,
+        prompt_len: Option<usize>,
+    ) -> (usize, usize) {
+        self.clock(&StepContext {
+            t,
+            max_new_tokens,
+            prompt_len: prompt_len.unwrap_or(0),
+            layers: 0,
+        })
+    }
 }
+
+/// The doc shared by the `prompt_len` knob of the rules that read [`Position`].
+macro_rules! prompt_len_doc {
+    () => {
+        "The prompt length `P` a target is solved at when `position = \"sequence\"` (default \
+         0): that clock reads `P + t` of `P + T`, so the same knobs skip more after a long \
+         prompt. The runner sets it to the median width of the dataset's batches (the `P` a \
+         batch decodes with), and `solved.jsonl` records it. Stated only when set."
+    };
+}
+
+pub(crate) use prompt_len_doc;

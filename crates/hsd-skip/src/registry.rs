@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::knobs::StrategyKnobs;
-use crate::{SkipError, Strategy};
+use crate::{Position, SkipError, Strategy};
 
 /// Declares [`StrategyConfig`], one variant per `Variant(Config) = "name"` line (the name is
 /// the manifest's `name = "..."`, serde's tag), implements [`StrategyKnobs`] for it by
@@ -163,8 +163,40 @@ impl StrategyConfig {
         StrategyKnobs::is_dynamic(self)
     }
 
+    /// The same knobs with `prompt_len = P` wherever a rule reads the sequence clock (HSD,
+    /// SkipDecode and D3 with `position = "sequence"`, also as `random`'s reference) and no
+    /// `prompt_len` is stated: under that clock the skip ratio of given knobs depends on the
+    /// prompt, so the runner solves targets at the prompt width its batches decode with.
+    /// Every other config comes back unchanged.
+    pub fn for_prompt_len(&self, prompt_len: usize) -> Self {
+        let fill = |position: Position, knob: &mut Option<usize>| {
+            if position == Position::Sequence && knob.is_none() {
+                *knob = Some(prompt_len);
+            }
+        };
+        let mut config = self.clone();
+        match &mut config {
+            Self::Hsd(knobs) => fill(knobs.position, &mut knobs.prompt_len),
+            Self::SkipDecode(knobs) => fill(knobs.position, &mut knobs.prompt_len),
+            Self::D3(knobs) => fill(knobs.position, &mut knobs.prompt_len),
+            Self::Random(knobs) => {
+                if let Some(reference) = &mut knobs.reference {
+                    **reference = reference.for_prompt_len(prompt_len);
+                }
+            }
+            _ => {}
+        }
+        config
+    }
+
+    /// Whether [`StrategyConfig::for_prompt_len`] would change these knobs.
+    pub fn reads_prompt_len(&self) -> bool {
+        self.for_prompt_len(1) != *self
+    }
+
     /// The same strategy with every knob filled in: solved from `target_skip_ratio` when one
-    /// is given (for `max_new_tokens` generated tokens after an empty prompt), else defaulted.
+    /// is given (for `max_new_tokens` generated tokens after a prompt of the config's
+    /// `prompt_len`, 0 when unset; see [`StrategyConfig::for_prompt_len`]), else defaulted.
     /// The target stays in the result for the record.
     pub fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
         StrategyKnobs::solve(self, layers, max_new_tokens)
@@ -240,6 +272,46 @@ mod tests {
             )
             .unwrap()
         );
+    }
+
+    #[test]
+    fn the_prompt_length_reaches_only_rules_on_the_sequence_clock() {
+        let set = |name, settings: &[&str]| StrategyConfig::from_settings(name, settings).unwrap();
+        for (name, knobs) in [
+            ("hsd", &["target_skip_ratio=0.5"][..]),
+            ("skipdecode", &["target_skip_ratio=0.5"][..]),
+            ("d3", &["target_skip_ratio=0.5"][..]),
+        ] {
+            let generated = set(name, knobs);
+            assert!(!generated.reads_prompt_len(), "{name}");
+            assert_eq!(generated.for_prompt_len(400), generated);
+            let sequence = set(name, &[knobs, &["position=sequence"]].concat());
+            assert!(sequence.reads_prompt_len(), "{name}");
+            let solved = sequence.for_prompt_len(400).solved_knobs(30, 32).unwrap();
+            assert_eq!(solved["prompt_len"], 400, "{name}");
+            // A stated prompt length wins over the runner's.
+            let stated = set(
+                name,
+                &[knobs, &["position=sequence", "prompt_len=7"]].concat(),
+            );
+            assert_eq!(stated.for_prompt_len(400), stated, "{name}");
+        }
+        let random = set(
+            "random",
+            &[
+                "reference.name=hsd",
+                "reference.position=sequence",
+                "target_skip_ratio=0.5",
+            ],
+        );
+        let StrategyConfig::Random(filled) = random.for_prompt_len(90) else {
+            panic!("random stays random");
+        };
+        let Some(StrategyConfig::Hsd(reference)) = filled.reference.as_deref() else {
+            panic!("the reference stays HSD");
+        };
+        assert_eq!(reference.prompt_len, Some(90));
+        assert!(!set("calm", &["threshold=0.9", "position=sequence"]).reads_prompt_len());
     }
 
     #[test]

@@ -74,6 +74,7 @@ pub fn run(args: Args) -> Result<()> {
     let ids = prompt_ids(&model, &args.prompt, args.chat)?;
     let layers = model.shapes.layers;
     let mut strategy = StrategyConfig::from_settings(&args.strategy, &args.settings)?
+        .for_prompt_len(ids.len())
         .build(layers, args.max_new_tokens)?;
     let config = GenerateConfig {
         max_new_tokens: args.max_new_tokens,

@@ -16,7 +16,7 @@ pub struct Args {
     /// Generation budget T.
     #[arg(long)]
     max_new_tokens: usize,
-    /// Prompt length P (read by `position = "sequence"`).
+    /// Prompt length P (read by `position = "sequence"`, and a target is solved at it).
     #[arg(long, default_value_t = 0)]
     prompt_len: usize,
     /// A knob as key=value (repeatable), e.g. `--set levels=4 --set target_skip_ratio=0.5`.
@@ -28,7 +28,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let config = StrategyConfig::from_settings(&args.strategy, &args.settings)?;
+    // A target under the sequence clock is solved at this prompt length, as `hsd run` does.
+    let config = StrategyConfig::from_settings(&args.strategy, &args.settings)?
+        .for_prompt_len(args.prompt_len);
     let knobs = config.solved_knobs(args.layers, args.max_new_tokens)?;
     let mut strategy = config
         .build(args.layers, args.max_new_tokens)

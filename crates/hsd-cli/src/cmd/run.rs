@@ -1,7 +1,7 @@
 //! `hsd run`: a manifest's sweep into a results folder. This file handles the folder (fresh or
 //! resumed, sharded or whole), the models, and `meta.json`; [`crate::sweep`] decodes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
@@ -13,6 +13,7 @@ use indicatif::MultiProgress;
 
 use crate::manifest::{Expansion, Manifest, ModelSpecs, Run};
 use crate::preflight::check_inputs;
+use crate::prompts::PromptEncoder;
 use crate::results::{
     Appender, Machine, Meta, ModelFiles, Record, SolvedKnobs, Timing, done, git_commit, hex_sha256,
     recover, score_and_summarize, write_atomic,
@@ -159,8 +160,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Some(dir) => ModelFiles::with_adapter(&model_block.name, &model.source, dir)?,
                 None => ModelFiles::new(&model_block.name, &model.source),
             });
+            let runs = solve_at_prompt_width(
+                &manifest,
+                &expansion,
+                &inputs.examples,
+                &model,
+                model_block,
+                &data_root,
+                runs,
+            )?;
             let mut buildable = Vec::with_capacity(runs.len());
-            for run in runs {
+            for run in &runs {
                 let max_new_tokens = expansion.datasets[run.dataset_index].max_new_tokens;
                 match manifest
                     .skip_reason(run, model.shapes.layers, max_new_tokens)
@@ -298,6 +308,67 @@ fn parse_shard(text: &str) -> anyhow::Result<(usize, usize)> {
     }
 }
 
+/// `runs` with `prompt_len` stated for every rule that reads the sequence clock (see
+/// [`hsd_skip::StrategyConfig::for_prompt_len`]): the median over the dataset's batches of the
+/// batch width, the prompt length `P` a batch decodes with. Other runs pass unchanged.
+fn solve_at_prompt_width(
+    manifest: &Manifest,
+    expansion: &Expansion,
+    examples: &BTreeMap<usize, Vec<hsd_data::Example>>,
+    model: &hsd_model::LoadedModel,
+    model_block: &crate::manifest::ModelBlock,
+    data_root: &Path,
+    runs: Vec<&Run>,
+) -> anyhow::Result<Vec<Run>> {
+    let mut widths: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut solved = Vec::with_capacity(runs.len());
+    for run in runs {
+        let mut run = run.clone();
+        if run.strategy.reads_prompt_len() {
+            let width = match widths.get(&run.dataset_index) {
+                Some(width) => *width,
+                None => {
+                    let block = &expansion.datasets[run.dataset_index];
+                    let encoder = PromptEncoder::new(
+                        model,
+                        &model_block.name,
+                        model_block.prompt_mode,
+                        manifest.seed,
+                        data_root,
+                    )?;
+                    let rows = examples.get(&run.dataset_index).with_context(|| {
+                        format!(
+                            "dataset {}: its examples were not read before work",
+                            block.name
+                        )
+                    })?;
+                    let prompts = encoder.encode(block, rows)?;
+                    let width = median_batch_width(&prompts, manifest.batch_size);
+                    widths.insert(run.dataset_index, width);
+                    width
+                }
+            };
+            run.strategy = run.strategy.for_prompt_len(width);
+        }
+        solved.push(run);
+    }
+    Ok(solved)
+}
+
+/// The median (lower middle) over batches of `batch_size` consecutive prompts of the longest
+/// prompt in each; 0 without prompts.
+fn median_batch_width(prompts: &[Vec<u32>], batch_size: usize) -> usize {
+    let mut widths: Vec<usize> = prompts
+        .chunks(batch_size.max(1))
+        .map(|batch| batch.iter().map(Vec::len).max().unwrap_or(0))
+        .collect();
+    widths.sort_unstable();
+    widths
+        .get(widths.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +381,15 @@ mod tests {
         assert!(err.contains("another hsd run is writing to"), "{err}");
         drop(held);
         lock_folder(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn the_prompt_width_is_the_median_of_the_batches_longest_prompts() {
+        let prompts: Vec<Vec<u32>> = [3, 9, 4, 4, 7, 1, 2].iter().map(|&n| vec![0; n]).collect();
+        // Batches of two: widths 9, 4, 7, 2; the lower middle is 4.
+        assert_eq!(median_batch_width(&prompts, 2), 4);
+        assert_eq!(median_batch_width(&prompts, 7), 9);
+        assert_eq!(median_batch_width(&[], 8), 0);
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct D3Config {
     pub kv_fill: KvFill,
     #[serde(default)]
     pub position: Position,
+    #[doc = crate::position::prompt_len_doc!()]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_len: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_skip_ratio: Option<f64>,
 }
@@ -51,6 +54,7 @@ impl Default for D3Config {
             core: default_core(),
             kv_fill: default_kv_fill(),
             position: Position::default(),
+            prompt_len: None,
             target_skip_ratio: None,
         }
     }
@@ -110,7 +114,8 @@ impl StrategyKnobs for D3Config {
 
     /// Fills `alpha` and `min_layers`. With a target and `alpha` free, bisects `alpha` (the
     /// ratio falls as `alpha` rises) at the given or default floor; with only `min_layers`
-    /// free, searches it from `L` down. Both for `T` tokens at prompt length 0.
+    /// free, searches it from `L` down. Both for `T` tokens after `prompt_len` prompt tokens
+    /// (0 when unset).
     fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
         check_shape(NAME, layers, max_new_tokens)?;
         let min_layers = self.min_layers.unwrap_or(self.default_min_layers(layers));
@@ -126,7 +131,14 @@ impl StrategyKnobs for D3Config {
         check_target(NAME, target)?;
         let ratio_of_config = |config: &Self| -> Result<f64, SkipError> {
             let d3 = config.build(layers)?;
-            let run: usize = (0..max_new_tokens).map(|t| d3.depth(t, layers)).sum();
+            let run: usize = (0..max_new_tokens)
+                .map(|t| {
+                    let (at, _) = self
+                        .position
+                        .solver_clock(t, max_new_tokens, self.prompt_len);
+                    d3.depth(at, layers)
+                })
+                .sum();
             Ok(ratio_of(run, layers, max_new_tokens))
         };
         let mut search = Search::new(NAME, target);

@@ -44,6 +44,9 @@ pub struct HsdConfig {
     pub kv_fill: KvFill,
     #[serde(default)]
     pub position: Position,
+    #[doc = crate::position::prompt_len_doc!()]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_len: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_skip_ratio: Option<f64>,
 }
@@ -77,7 +80,10 @@ impl HsdConfig {
             }
             let mut tokens_at_level = vec![0usize; levels];
             for t in 0..max_new_tokens {
-                tokens_at_level[level_of(levels, t, max_new_tokens)] += 1;
+                let (at, budget) = self
+                    .position
+                    .solver_clock(t, max_new_tokens, self.prompt_len);
+                tokens_at_level[level_of(levels, at, budget)] += 1;
             }
             for &min_skip in &min_grid {
                 let max_grid: Vec<usize> = match self.max_skip {
@@ -143,7 +149,8 @@ impl StrategyKnobs for HsdConfig {
     name_and_target!(NAME);
 
     /// Fills every knob: from the target when one is given, else from the defaults. The search
-    /// runs for `T` tokens at prompt length 0 over the free knobs, in stages: `max_skip` alone
+    /// runs for `T` tokens (after `prompt_len` prompt tokens under the sequence clock, else 0)
+    /// over the free knobs, in stages: `max_skip` alone
     /// (the other knobs at their defaults), then also `levels` in 1..=8, then also `min_skip`;
     /// the first stage whose nearest ratio is within `1/L` wins.
     fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
@@ -350,6 +357,48 @@ mod tests {
             layers: 12,
         };
         assert_eq!(hsd.level(&late), 3);
+    }
+
+    #[test]
+    fn a_sequence_target_is_solved_at_its_prompt_length() {
+        let at = |prompt_len| HsdConfig {
+            position: Position::Sequence,
+            prompt_len,
+            target_skip_ratio: Some(0.5),
+            ..Default::default()
+        };
+        // After 400 prompt tokens every one of 32 generated tokens sits at the last level, so
+        // the solved rule is the last level's skip alone: every other layer.
+        let solved = at(Some(400)).solve(30, 32).unwrap();
+        let plans = static_schedule(&mut solved.build(30).unwrap(), 30, 32, 400);
+        assert!((skip_ratio(&plans) - 0.5).abs() <= 1.0 / 30.0);
+        assert!(plans.iter().all(|p| p.run.count() == 15));
+        // Knobs solved at P = 0 skip far more than asked after that prompt.
+        let unaware = at(None).solve(30, 32).unwrap();
+        let plans = static_schedule(&mut unaware.build(30).unwrap(), 30, 32, 400);
+        assert!(skip_ratio(&plans) > 0.7, "{}", skip_ratio(&plans));
+        // There, 0.25 lies between skipping nothing and every other layer.
+        let quarter = HsdConfig {
+            target_skip_ratio: Some(0.25),
+            ..at(Some(400))
+        };
+        assert!(matches!(
+            quarter.solve(30, 32),
+            Err(SkipError::TargetUnreachable { .. })
+        ));
+    }
+
+    #[test]
+    fn the_generated_clock_ignores_the_prompt_length() {
+        let at = |prompt_len| HsdConfig {
+            prompt_len,
+            target_skip_ratio: Some(0.4),
+            ..Default::default()
+        };
+        let solved = at(Some(400)).solve(30, 32).unwrap();
+        let plain = at(None).solve(30, 32).unwrap();
+        assert_eq!(solved.max_skip, plain.max_skip);
+        assert_eq!(solved.levels, plain.levels);
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct SkipDecodeConfig {
     pub kv_fill: KvFill,
     #[serde(default)]
     pub position: Position,
+    #[doc = crate::position::prompt_len_doc!()]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_len: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_skip_ratio: Option<f64>,
 }
@@ -51,6 +54,7 @@ impl Default for SkipDecodeConfig {
             min_layers: None,
             kv_fill: default_kv_fill(),
             position: Position::default(),
+            prompt_len: None,
             target_skip_ratio: None,
         }
     }
@@ -81,7 +85,12 @@ impl SkipDecodeConfig {
                     continue;
                 };
                 let run: usize = (0..max_new_tokens)
-                    .map(|t| strategy.depth(t, max_new_tokens))
+                    .map(|t| {
+                        let (at, budget) =
+                            self.position
+                                .solver_clock(t, max_new_tokens, self.prompt_len);
+                        strategy.depth(at, budget)
+                    })
                     .sum();
                 search.offer(candidate, ratio_of(run, layers, max_new_tokens));
             }
@@ -131,7 +140,7 @@ impl StrategyKnobs for SkipDecodeConfig {
     name_and_target!(NAME);
 
     /// Fills `max_layers` and `min_layers`. With a target, the free ones are searched for `T`
-    /// tokens at prompt length 0: `min_layers` at `max_layers = L` first, then both.
+    /// tokens after `prompt_len` prompt tokens (0 when unset): `min_layers` at `max_layers = L` first, then both.
     fn solve(&self, layers: usize, max_new_tokens: usize) -> Result<Self, SkipError> {
         check_shape(NAME, layers, max_new_tokens)?;
         let Some(target) = self.target_skip_ratio else {
