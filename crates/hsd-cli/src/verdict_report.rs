@@ -15,6 +15,10 @@ const HALF: f64 = 0.5;
 const KEPT: f64 = 0.9;
 /// Significance level of the paired bootstrap test against HSD.
 const ALPHA: f64 = 0.05;
+/// How far HSD's measured skip ratio may lie from 0.5 and still count as "about half", and
+/// below a rival's and still count as "equal": a model that stops early under skipping
+/// realizes far less than its target, and a verdict there is not about the claim.
+const SKIP_TOLERANCE: f64 = 0.1;
 
 /// The rivals the claim names, by label.
 const RIVALS: [&str; 2] = ["skipdecode", "calm"];
@@ -62,13 +66,18 @@ pub fn markdown_table(rows: &[SummaryRow]) -> Option<String> {
         let Some((share, lo, hi)) = kept(hsd_metric, vanilla) else {
             continue;
         };
-        let half = if lo >= KEPT {
+        let mut half = if lo >= KEPT {
             "yes"
         } else if hi < KEPT {
             "no"
         } else {
             "CI spans 90%"
-        };
+        }
+        .to_owned();
+        if (hsd.skip_ratio - HALF).abs() > SKIP_TOLERANCE {
+            half = format!("{half}, but at skip {:.2}", hsd.skip_ratio);
+        }
+        let mut skips_less = false;
         let mut rival_cells = Vec::new();
         let mut ahead_of_all = true;
         let mut behind_any = false;
@@ -83,6 +92,7 @@ pub fn markdown_table(rows: &[SummaryRow]) -> Option<String> {
                 ahead_of_all = false;
                 continue;
             };
+            skips_less |= row.skip_ratio - hsd.skip_ratio > SKIP_TOLERANCE;
             let significant = rival_metric.p_vs_hsd.is_some_and(|p| p < ALPHA);
             let hsd_higher = hsd_metric.mean > rival_metric.mean;
             ahead_of_all &= hsd_higher && significant;
@@ -96,12 +106,11 @@ pub fn markdown_table(rows: &[SummaryRow]) -> Option<String> {
                     .map_or_else(|| "–".to_owned(), |p| format!("{p:.3}"))
             ));
         }
-        let ahead = if ahead_of_all {
-            "yes"
-        } else if behind_any {
-            "no"
-        } else {
-            "not significant"
+        let ahead = match (ahead_of_all, behind_any, skips_less) {
+            (true, _, false) => "yes",
+            (true, _, true) => "yes, but HSD skips less",
+            (false, true, _) => "no",
+            (false, false, _) => "not significant",
         };
         lines.push(format!(
             "| {model} | {dataset} | {} | {:.2} | {:.3} | {share:.2} [{lo:.2}, {hi:.2}] | {half} | {} | {ahead} |",
@@ -120,7 +129,10 @@ pub fn markdown_table(rows: &[SummaryRow]) -> Option<String> {
          ahead of SkipDecode and CALM at the same target (yes when its per-example mean is \
          higher than both with paired bootstrap p < {ALPHA}, no when either is significantly \
          higher). Kept = corpus score over vanilla's; the interval is the per-example mean's, \
-         re-centred on the corpus score, over vanilla's corpus score.\n\n\
+         re-centred on the corpus score, over vanilla's corpus score. A verdict is qualified \
+         when HSD's measured skip ratio lies more than {SKIP_TOLERANCE} from {HALF} (\"but at \
+         skip\") or more than {SKIP_TOLERANCE} below a rival's (\"but HSD skips less\"), as \
+         when a model stops early under skipping.\n\n\
          | model | dataset | metric | HSD target | HSD skip | HSD kept [95% CI] | ~90% at ~half? | SkipDecode kept (p vs HSD) | CALM kept (p vs HSD) | HSD ahead? |\n\
          |---|---|---|---:|---:|---:|---|---:|---:|---|\n",
         KEPT * 100.0
@@ -255,6 +267,26 @@ mod tests {
             "{e2e}"
         );
         assert!(markdown_table(&[]).is_none());
+
+        // HSD that stops early: far from half, and below the rivals' measured ratios.
+        for row in rows.iter_mut().filter(|r| r.label == "hsd") {
+            row.skip_ratio = 0.12;
+            for m in row.metrics.values_mut() {
+                m.mean += 100.0;
+            }
+        }
+        for row in rows.iter_mut().filter(|r| r.label == "calm") {
+            for m in row.metrics.values_mut() {
+                m.p_vs_hsd = Some(0.01);
+            }
+        }
+        let table = markdown_table(&rows).unwrap();
+        let e2e = table
+            .lines()
+            .find(|l| l.starts_with("| m | e2e | BLEU |"))
+            .unwrap();
+        assert!(e2e.contains("| no, but at skip 0.12 |"), "{e2e}");
+        assert!(e2e.ends_with("| yes, but HSD skips less |"), "{e2e}");
     }
 
     #[test]
