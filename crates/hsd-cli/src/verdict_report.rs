@@ -235,6 +235,14 @@ pub fn frontier_panels(rows: &[SummaryRow]) -> Vec<LineChart> {
 mod tests {
     use super::*;
 
+    /// The synthetic folder's E2E row of a verdict table.
+    fn e2e_row(table: &str) -> &str {
+        table
+            .lines()
+            .find(|l| l.starts_with("| m | e2e | BLEU |"))
+            .unwrap()
+    }
+
     #[test]
     fn the_claim_is_judged_from_intervals_and_paired_tests() {
         let dir = tempfile::tempdir().unwrap();
@@ -256,10 +264,7 @@ mod tests {
         rows.extend(calm);
         let table = markdown_table(&rows).unwrap();
         assert_eq!(table.matches("\n| m |").count(), 2, "{table}");
-        let e2e = table
-            .lines()
-            .find(|l| l.starts_with("| m | e2e | BLEU |"))
-            .unwrap();
+        let e2e = e2e_row(&table);
         assert!(e2e.contains("| no |"), "{e2e}");
         assert!(e2e.ends_with("| not significant |"), "{e2e}");
         assert!(
@@ -281,10 +286,7 @@ mod tests {
             }
         }
         let table = markdown_table(&rows).unwrap();
-        let e2e = table
-            .lines()
-            .find(|l| l.starts_with("| m | e2e | BLEU |"))
-            .unwrap();
+        let e2e = e2e_row(&table);
         assert!(e2e.contains("| no, but at skip 0.12 |"), "{e2e}");
         assert!(e2e.ends_with("| yes, but HSD skips less |"), "{e2e}");
     }

@@ -61,6 +61,15 @@ impl Stroke {
     pub fn nth(i: usize) -> Self {
         [Self::Solid, Self::Dashed, Self::Dotted][i % 3]
     }
+
+    /// Dash length and gap in unscaled pixels; `None` for a solid line.
+    fn dash(self) -> Option<(u32, u32)> {
+        match self {
+            Self::Solid => None,
+            Self::Dashed => Some((7, 4)),
+            Self::Dotted => Some((2, 3)),
+        }
+    }
 }
 
 /// A named line. Points are drawn in the order given; sort them by `x` first.
@@ -320,18 +329,12 @@ fn draw_stroked<DB: DrawingBackend>(
 ) -> DrawResult<DB> {
     let px = |v: u32| (v * scale) as i32;
     let stroke = look.color.stroke_width(2 * scale);
-    match look.stroke {
-        Stroke::Solid => area.draw(&PathElement::new(points.to_vec(), stroke)),
-        Stroke::Dashed => area.draw(&DashedPathElement::new(
+    match look.stroke.dash() {
+        None => area.draw(&PathElement::new(points.to_vec(), stroke)),
+        Some((dash, gap)) => area.draw(&DashedPathElement::new(
             points.iter().copied(),
-            px(7),
-            px(4),
-            stroke,
-        )),
-        Stroke::Dotted => area.draw(&DashedPathElement::new(
-            points.iter().copied(),
-            px(2),
-            px(3),
+            px(dash),
+            px(gap),
             stroke,
         )),
     }
@@ -418,13 +421,10 @@ fn draw_panel<DB: DrawingBackend>(
         }
         let xy: Vec<(f64, f64)> = series.points.iter().map(|p| (p.x, p.y)).collect();
         let stroke = look.color.stroke_width(2 * scale);
-        let drawn = match look.stroke {
-            Stroke::Solid => chart.draw_series(LineSeries::new(xy.clone(), stroke))?,
-            Stroke::Dashed => {
-                chart.draw_series(DashedLineSeries::new(xy.clone(), px(7), px(4), stroke))?
-            }
-            Stroke::Dotted => {
-                chart.draw_series(DashedLineSeries::new(xy.clone(), px(2), px(3), stroke))?
+        let drawn = match look.stroke.dash() {
+            None => chart.draw_series(LineSeries::new(xy.clone(), stroke))?,
+            Some((dash, gap)) => {
+                chart.draw_series(DashedLineSeries::new(xy.clone(), px(dash), px(gap), stroke))?
             }
         };
         drawn
