@@ -80,6 +80,30 @@ pub fn load_adapted(
     Ok(model)
 }
 
+/// The drafter of lossless decoding when it reads other weights than the verifier: `spec` and
+/// its adapter loaded again with `draft_weights`; `None` where `weights` already are those, so
+/// the verifier drafts for itself.
+pub fn load_drafter(
+    spec: &str,
+    backend: Backend,
+    weights: WeightMode,
+    draft_weights: WeightMode,
+    adapter: Option<&Path>,
+) -> Result<Option<LoadedModel>> {
+    if draft_weights == weights {
+        return Ok(None);
+    }
+    let drafter = load_adapted(spec, backend, draft_weights, adapter)
+        .with_context(|| format!("loading the {draft_weights} drafter of {spec}"))?;
+    let (native, projections) = drafter.decoder.native_projections();
+    if draft_weights == WeightMode::Native && native == 0 {
+        bail!(
+            "draft weights `native`: {spec} holds no quantized blocks (0 of {projections} projections), so its drafter would read f32 as the verifier does"
+        );
+    }
+    Ok(Some(drafter))
+}
+
 /// Merges the adapter at `dir` into `model`, refusing one trained on another base.
 pub fn merge_into(model: &mut LoadedModel, dir: &Path) -> Result<()> {
     let adapter = PeftAdapter::read(dir)?;

@@ -25,6 +25,13 @@ fn draft_length(row: &SummaryRow) -> String {
     }
 }
 
+/// The skip ratio the drafter was solved for; 0 for the full model drafting for itself (on
+/// other weights, e.g. the GGUF's blocks).
+fn draft_skip_ratio(row: &SummaryRow) -> Option<f64> {
+    row.target_skip_ratio
+        .or_else(|| (row.strategy == "full").then_some(0.0))
+}
+
 fn line_label(row: &SummaryRow) -> String {
     format!("{} {}", row.label, draft_length(row))
 }
@@ -51,7 +58,7 @@ pub fn panels(rows: &[SummaryRow]) -> Vec<LineChart> {
                 .map(|(label, runs)| {
                     let mut points: Vec<Point> = runs
                         .iter()
-                        .filter_map(|r| Some(Point::new(r.target_skip_ratio?, value(r)?)))
+                        .filter_map(|r| Some(Point::new(draft_skip_ratio(r)?, value(r)?)))
                         .collect();
                     points.sort_by(|a, b| a.x.total_cmp(&b.x));
                     Series::measured(label.clone(), points)
@@ -108,7 +115,7 @@ pub fn markdown_table(rows: &[SummaryRow]) -> String {
             row.model,
             row.dataset,
             row.label,
-            cell(row.target_skip_ratio, 2),
+            cell(draft_skip_ratio(row), 2),
             draft_length(row).trim_start_matches("k="),
             cell(row.acceptance_rate, 3),
             cell(row.accepted_per_round, 2),
@@ -155,14 +162,25 @@ mod tests {
             row("m/e2e/hsd-draft@0.25+k4a", "hsd-draft", 0.25, 0.7, 1.0),
             lossy,
         ];
+        let mut full_native = row("m/e2e/full-native+k4", "full-native", 0.0, 0.99, 1.9);
+        full_native.strategy = "full".into();
+        full_native.target_skip_ratio = None;
+        let mut rows = rows;
+        rows.push(full_native);
         let panels = panels(&rows);
         assert_eq!(panels.len(), 2);
         let labels: Vec<&str> = panels[0].series.iter().map(|s| s.label.as_str()).collect();
-        assert_eq!(labels, ["hsd-draft k=2", "hsd-draft k=4 adaptive"]);
-        assert_eq!(panels[0].series[0].points.len(), 2);
-        assert_eq!(panels[1].series[0].points[1].y, 0.4);
+        assert_eq!(
+            labels,
+            ["full-native k=4", "hsd-draft k=2", "hsd-draft k=4 adaptive"]
+        );
+        // The full model drafting for itself (on other weights) sits at draft skip 0.
+        assert_eq!(panels[0].series[0].points[0].x, 0.0);
+        assert_eq!(panels[0].series[1].points.len(), 2);
+        assert_eq!(panels[1].series[1].points[1].y, 0.4);
         let table = markdown_table(&rows);
-        assert_eq!(table.lines().count(), 5, "{table}");
+        assert_eq!(table.lines().count(), 6, "{table}");
+        assert!(table.contains("| m | e2e | full-native | 0.00 | 4 | 0.990 | 1.50 | 1.90 |"));
         assert!(
             table.contains("| m | e2e | hsd-draft | 0.25 | 4 adaptive | 0.700 | 1.50 | 1.00 |")
         );

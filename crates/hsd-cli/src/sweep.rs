@@ -33,6 +33,9 @@ pub struct Sweep<'a> {
     pub expansion: &'a Expansion,
     pub model_block: &'a ModelBlock,
     pub model: &'a LoadedModel,
+    /// Drafts for the lossless runs whose `draft_weights` differ from the manifest's `weights`
+    /// (`model` itself when no run's do).
+    pub drafter: &'a LoadedModel,
     /// The (run, example) pairs already recorded.
     pub finished: &'a BTreeSet<(String, String)>,
     pub progress: &'a MultiProgress,
@@ -157,7 +160,14 @@ impl Sweep<'_> {
                     let (generated, speculation): (GenerationBatch, Vec<RowSpeculation>) =
                         match &run.speculative {
                             Some(speculative) => {
-                                let out = self.model.decoder.decode_speculative(
+                                let drafter = match run.draft_weights {
+                                    Some(weights) if weights != self.manifest.weights => {
+                                        self.drafter
+                                    }
+                                    _ => self.model,
+                                };
+                                let out = self.model.decoder.decode_speculative_with(
+                                    &drafter.decoder,
                                     logits.clone(),
                                     &mut cache.clone(),
                                     strategy.as_mut(),
@@ -226,6 +236,7 @@ impl Sweep<'_> {
                                 .map(|(config, row)| SpeculativeRecord {
                                     draft_tokens: config.draft_tokens,
                                     adaptive: config.adaptive,
+                                    draft_weights: run.draft_weights,
                                     rounds: row.rounds,
                                     drafted: row.drafted,
                                     accepted: row.accepted,

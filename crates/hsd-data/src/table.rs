@@ -105,6 +105,7 @@ impl Cell {
             AnyValue::Int16(v) => Cell::Integer(v.into()),
             AnyValue::Int32(v) => Cell::Integer(v.into()),
             AnyValue::Int64(v) => Cell::Integer(v.into()),
+            AnyValue::Int128(v) => Cell::Integer(v),
             AnyValue::UInt8(v) => Cell::Integer(v.into()),
             AnyValue::UInt16(v) => Cell::Integer(v.into()),
             AnyValue::UInt32(v) => Cell::Integer(v.into()),
@@ -463,6 +464,25 @@ mod tests {
         let message = err.to_string();
         assert!(matches!(err, DataError::Json { .. }), "{message}");
         assert!(message.contains("bad.jsonl: line 3"), "{message}");
+    }
+
+    /// polars types a JSON integer past `i64` as `Int128`, which it cannot hold without the
+    /// `dtype-i128` feature: it panicked here (found by the `dataset` fuzz target).
+    #[test]
+    fn integers_past_i64_read_as_integers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide.jsonl");
+        fs::write(
+            &path,
+            "{\"id\": 88888888888888888888888888, \"text\": \"a\"}\n{\"id\": 7, \"text\": \"b\"}\n",
+        )
+        .unwrap();
+        let table = Table::read(&path).unwrap();
+        assert_eq!(
+            table.get(0, "id").id().unwrap(),
+            "88888888888888888888888888"
+        );
+        assert_eq!(table.get(1, "id").id().unwrap(), "7");
     }
 
     #[test]

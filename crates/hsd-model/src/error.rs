@@ -51,6 +51,8 @@ pub enum ModelError {
     Chat { spec: String, source: ChatError },
     #[error("batch: {0}")]
     Batch(String),
+    #[error("speculative drafter: {0}")]
+    Drafter(String),
     #[error("plan from strategy `{strategy}` covers {found} layers, the model has {layers}")]
     PlanUniverse {
         strategy: String,

@@ -10,6 +10,11 @@
 //! model's next token. Rows of a batch share cache slots, so the cache keeps the shortest
 //! accepted prefix of the round; a row that accepted more carries its extra verified tokens into
 //! the next round's chunk, where they are fed without being drafted or re-judged.
+//!
+//! The drafter may be another [`Decoder`] of the same shapes sharing the verifier's cache, e.g.
+//! the same model reading the file's quantized blocks ([`crate::WeightMode::Native`]) while the
+//! verifier reads `f32`: drafts then cost the bytes of the blocks, and the tokens are still
+//! the `f32` model's, since the verifier judges every one of them and rewrites their K/V.
 
 use std::time::{Duration, Instant};
 
@@ -194,7 +199,21 @@ impl Decoder {
         config: &GenerateConfig,
         speculative: &SpeculativeConfig,
     ) -> Result<SpeculativeBatch, ModelError> {
+        self.generate_speculative_with(self, prompts, strategy, config, speculative)
+    }
+
+    /// [`Self::generate_speculative`] with `drafter`'s passes drafting under `strategy`'s
+    /// plans; `self` prefills and verifies, so the tokens are still `self`'s greedy ones.
+    pub fn generate_speculative_with(
+        &self,
+        drafter: &Decoder,
+        prompts: &[Vec<u32>],
+        strategy: &mut dyn Strategy,
+        config: &GenerateConfig,
+        speculative: &SpeculativeConfig,
+    ) -> Result<SpeculativeBatch, ModelError> {
         speculative.check()?;
+        self.check_drafter(drafter)?;
         let batch = Batch::new(prompts.to_vec(), config.pad_id)?;
         // Room for the drafts of the last round beyond the generation budget, where the model's
         // positions allow it; rounds shrink to fit otherwise.
@@ -206,7 +225,14 @@ impl Decoder {
         let (logits, cache) = self.prefill(&batch, config.max_new_tokens + room)?;
         let prefill_time = started.elapsed();
         let mut cache = cache;
-        let mut out = self.decode_speculative(logits, &mut cache, strategy, config, speculative)?;
+        let mut out = self.decode_speculative_with(
+            drafter,
+            logits,
+            &mut cache,
+            strategy,
+            config,
+            speculative,
+        )?;
         out.generation.prefill_time = Some(prefill_time);
         Ok(out)
     }
@@ -223,7 +249,22 @@ impl Decoder {
         config: &GenerateConfig,
         speculative: &SpeculativeConfig,
     ) -> Result<SpeculativeBatch, ModelError> {
+        self.decode_speculative_with(self, logits, cache, strategy, config, speculative)
+    }
+
+    /// [`Self::decode_speculative`] with `drafter`'s passes drafting (see
+    /// [`Self::generate_speculative_with`]).
+    pub fn decode_speculative_with(
+        &self,
+        drafter: &Decoder,
+        logits: Logits,
+        cache: &mut Cache,
+        strategy: &mut dyn Strategy,
+        config: &GenerateConfig,
+        speculative: &SpeculativeConfig,
+    ) -> Result<SpeculativeBatch, ModelError> {
         speculative.check()?;
+        self.check_drafter(drafter)?;
         let layers = self.shapes().layers;
         let min_padding = cache.min_padding();
         let origin = cache.len();
@@ -314,7 +355,7 @@ impl Decoder {
                     prompt_len,
                     layers,
                 };
-                let (logits, trace) = self.step(cache, &inputs, strategy, &cx)?;
+                let (logits, trace) = drafter.step(cache, &inputs, strategy, &cx)?;
                 let drafts = logits.argmax()?;
                 stats.draft_steps += 1;
                 stats.draft_layers += trace.ran.count();
@@ -422,5 +463,21 @@ impl Decoder {
             stats,
             rows: speculation,
         })
+    }
+
+    /// A drafter writes the verifier's cache, so it must have the verifier's shapes.
+    fn check_drafter(&self, drafter: &Decoder) -> Result<(), ModelError> {
+        let (ours, theirs) = (self.shapes(), drafter.shapes());
+        if ours != theirs {
+            return Err(ModelError::Drafter(format!(
+                "the drafter's shapes {theirs:?} differ from the verifier's {ours:?}"
+            )));
+        }
+        if drafter.device() != self.device() {
+            return Err(ModelError::Drafter(
+                "the drafter runs on another device than the verifier".into(),
+            ));
+        }
+        Ok(())
     }
 }

@@ -207,6 +207,35 @@ fn smollm2_native_weights_match_f32() {
         for (g, w) in lossless.generation.rows.iter().zip(&want.rows) {
             assert_eq!(g.tokens, w.tokens, "speculative, batch of {}", batch.len());
         }
+        // Drafts on blocks for the f32 verifier: the tokens are f32's, skipping or not, and
+        // the full plan on blocks (the same weight values) has nearly every draft accepted.
+        let mut skipping = drafter
+            .build(native.shapes.layers, config.max_new_tokens)
+            .unwrap();
+        for strategy in [&mut Full as &mut dyn Strategy, skipping.as_mut()] {
+            let mixed = reference
+                .decoder
+                .generate_speculative_with(
+                    &native.decoder,
+                    batch,
+                    strategy,
+                    &config,
+                    &SpeculativeConfig::fixed(4),
+                )
+                .unwrap();
+            for (g, w) in mixed.generation.rows.iter().zip(&want.rows) {
+                assert_eq!(
+                    g.tokens,
+                    w.tokens,
+                    "native drafts, batch of {}",
+                    batch.len()
+                );
+            }
+            if strategy.name() == "full" && backend == Backend::Flex {
+                let acceptance = mixed.stats.acceptance_rate().unwrap();
+                assert!(acceptance > 0.9, "full-plan native drafts: {acceptance}");
+            }
+        }
     }
     // An adapter merges into the f32 weights and rides beside the blocks as a low-rank term.
     let adapter = PeftAdapter::read(

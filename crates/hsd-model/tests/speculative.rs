@@ -187,6 +187,52 @@ fn a_verified_chunk_rolled_back_leaves_the_cache_vanilla_would_have() {
     }
 }
 
+/// Another model of the same shapes drafts into the verifier's cache (tiny Qwen2 for tiny
+/// Llama: other weights, so drafts are often rejected): the tokens are still the verifier's
+/// vanilla ones, and a drafter of other shapes is refused.
+#[test]
+fn another_model_drafts_and_the_tokens_stay_the_verifiers() {
+    let verifier = tiny("llama");
+    let drafter = tiny("qwen2");
+    assert_eq!(verifier.decoder.shapes(), drafter.decoder.shapes());
+    let config = config(12, vec![]);
+    let prompts = prompts();
+    for batch in [&prompts[..1], &prompts[..]] {
+        let expected = vanilla(&verifier.decoder, batch, &config);
+        for speculative in speculative_configs() {
+            let out = verifier
+                .decoder
+                .generate_speculative_with(
+                    &drafter.decoder,
+                    batch,
+                    &mut Rule::Full,
+                    &config,
+                    &speculative,
+                )
+                .unwrap();
+            let tokens: Vec<Vec<u32>> = out
+                .generation
+                .rows
+                .iter()
+                .map(|r| r.tokens.clone())
+                .collect();
+            assert_eq!(tokens, expected, "{} rows, {speculative:?}", batch.len());
+            assert!(out.stats.accepted < out.stats.drafted, "{:?}", out.stats);
+        }
+    }
+    let err = verifier
+        .decoder
+        .generate_speculative_with(
+            &tiny("gpt2").decoder,
+            &prompts,
+            &mut Rule::Full,
+            &config,
+            &SpeculativeConfig::fixed(2),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("drafter"), "{err}");
+}
+
 #[test]
 fn bad_speculative_inputs_are_errors() {
     let model = tiny("llama");

@@ -45,6 +45,11 @@ pub struct Args {
     /// 2K).
     #[arg(long, requires = "speculative")]
     adaptive: bool,
+    /// With --speculative: the weights the draft passes read (default: --weights). `native`
+    /// under `--weights f32` drafts from the GGUF's quantized blocks while f32 verifies, so
+    /// the text stays the f32 model's.
+    #[arg(long, value_name = "WEIGHTS", requires = "speculative")]
+    draft_weights: Option<WeightMode>,
     /// Print token ids, layers per token, skip ratio and tokens/s as JSON (with --speculative,
     /// also acceptance_rate, mean_accepted and draft_layers_per_token).
     #[arg(long)]
@@ -84,10 +89,18 @@ pub fn run(args: Args) -> Result<()> {
     let speculative = args
         .speculative
         .map(|k| SpeculativeConfig::new(k, args.adaptive));
+    let drafter = crate::adapters::load_drafter(
+        &args.model,
+        args.backend,
+        args.weights,
+        args.draft_weights.unwrap_or(args.weights),
+        args.adapter.as_deref(),
+    )?;
     let prompts = std::slice::from_ref(&ids);
     let (out, stats): (GenerationBatch, _) = match &speculative {
         Some(speculative) => {
-            let out = model.decoder.generate_speculative(
+            let out = model.decoder.generate_speculative_with(
+                &drafter.as_ref().unwrap_or(&model).decoder,
                 prompts,
                 strategy.as_mut(),
                 &config,
@@ -130,6 +143,7 @@ pub fn run(args: Args) -> Result<()> {
             "draft_tokens": speculative.draft_tokens,
             "adaptive": speculative.adaptive,
             "max_draft_tokens": speculative.max_draft_tokens,
+            "draft_weights": args.draft_weights.unwrap_or(args.weights),
             "acceptance_rate": stats.acceptance_rate(),
             "mean_accepted": stats.mean_accepted(),
             "draft_layers_per_token": stats.draft_layers_per_token(),

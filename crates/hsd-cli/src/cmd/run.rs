@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use hsd_model::{Backend, WeightMode};
 
-use crate::adapters::load_adapted;
+use crate::adapters::{load_adapted, load_drafter};
 use indicatif::MultiProgress;
 
 use crate::manifest::{Expansion, Manifest, ModelSpecs, Run};
@@ -160,6 +160,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Some(dir) => ModelFiles::with_adapter(&model_block.name, &model.source, dir)?,
                 None => ModelFiles::new(&model_block.name, &model.source),
             });
+            let drafter = match runs
+                .iter()
+                .filter_map(|run| run.draft_weights)
+                .find(|&w| w != weights)
+            {
+                Some(draft_weights) => {
+                    load_drafter(&spec, backend, weights, draft_weights, adapter.as_deref())?
+                }
+                None => None,
+            };
             let runs = solve_at_prompt_width(
                 &manifest,
                 &expansion,
@@ -191,6 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 expansion: &expansion,
                 model_block,
                 model: &model,
+                drafter: drafter.as_ref().unwrap_or(&model),
                 finished: &finished,
                 progress: &progress,
                 data_root: &data_root,

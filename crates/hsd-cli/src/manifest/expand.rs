@@ -4,7 +4,7 @@
 use std::fmt;
 
 use hsd_data::DatasetName;
-use hsd_model::SpeculativeConfig;
+use hsd_model::{SpeculativeConfig, WeightMode};
 use hsd_skip::StrategyConfig;
 use serde::Serialize;
 
@@ -27,6 +27,10 @@ pub struct Run {
     pub target_skip_ratio: Option<f64>,
     /// Lossless mode: the strategy drafts, the full model verifies.
     pub speculative: Option<SpeculativeConfig>,
+    /// Lossless mode: the weights the draft passes read where the block sets `draft_weights`
+    /// (the manifest's `weights` otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draft_weights: Option<WeightMode>,
     /// `searched` runs: the plan file their removal order comes from.
     pub plan_file: Option<std::path::PathBuf>,
 }
@@ -191,6 +195,7 @@ impl Manifest {
                                 strategy: config.clone(),
                                 target_skip_ratio: target,
                                 speculative: *speculative,
+                                draft_weights: speculative.and(block.draft_weights),
                                 plan_file: block.plan_file.clone(),
                             });
                         }

@@ -229,6 +229,13 @@ label = "hsd-draft"
 target_skip_ratio = [0.3]
 speculative = [2, 4]
 adaptive = true
+
+[[strategy]]
+name = "hsd"
+label = "hsd-native"
+target_skip_ratio = [0.3]
+speculative = 2
+draft_weights = "native"
 "#;
     let path = write(dir.path(), "lossless.toml", text);
     let manifest = Manifest::load(&path).unwrap();
@@ -240,11 +247,17 @@ adaptive = true
             "smollm2-135m/e2e/full",
             "smollm2-135m/e2e/hsd-draft@0.30+k2a",
             "smollm2-135m/e2e/hsd-draft@0.30+k4a",
+            "smollm2-135m/e2e/hsd-native@0.30+k2",
         ]
     );
     assert_eq!(runs[0].speculative, None);
     let k4 = runs[2].speculative.unwrap();
     assert!(k4.adaptive && k4.draft_tokens == 4 && k4.max_draft_tokens == 8);
+    let draft_weights: Vec<_> = runs.iter().map(|r| r.draft_weights).collect();
+    assert_eq!(
+        draft_weights,
+        [None, None, None, Some(hsd_model::WeightMode::Native)]
+    );
 
     for (bad, message) in [
         ("speculative = 0", "draft tokens must be 1 to 64"),
@@ -257,6 +270,18 @@ adaptive = true
         (
             "speculative = 2\nadaptive = 1",
             "`adaptive` must be true or false",
+        ),
+        (
+            "draft_weights = \"native\"",
+            "`draft_weights` needs `speculative = k`",
+        ),
+        (
+            "speculative = 2\ndraft_weights = \"q4\"",
+            "`draft_weights`: unknown weights `q4`",
+        ),
+        (
+            "speculative = 2\ndraft_weights = 4",
+            "`draft_weights` must be \"f32\" or \"native\"",
         ),
     ] {
         let text = format!(

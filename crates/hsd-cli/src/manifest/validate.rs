@@ -21,6 +21,10 @@ pub struct StrategyBlock {
     /// `[None]` for the strategy decoding on its own; with `speculative = k` (or a list of
     /// them), one lossless mode per `k` in which the strategy drafts for the full model.
     pub speculative: Vec<Option<SpeculativeConfig>>,
+    /// The weights lossless mode's draft passes read (`draft_weights = "native"`: the GGUF's
+    /// quantized blocks while the manifest's `weights` verify); the manifest's `weights` by
+    /// default.
+    pub draft_weights: Option<WeightMode>,
     /// `searched` only: the plan file (`hsd search`) whose `model/dataset` removal orders its
     /// runs skip by, and those orders as read at load (none when the file does not exist yet).
     pub plan_file: Option<PathBuf>,
@@ -189,6 +193,25 @@ fn parse_strategy(
         }
     };
     let speculative = parse_speculative(&mut table).map_err(at)?;
+    let draft_weights = match table.remove("draft_weights") {
+        None => None,
+        Some(_) if speculative == [None] => {
+            return Err(at(
+                "`draft_weights` needs `speculative = k`: only lossless mode drafts".into(),
+            ));
+        }
+        Some(toml::Value::String(weights)) => Some(
+            weights
+                .parse::<WeightMode>()
+                .map_err(|e| at(format!("`draft_weights`: {e}")))?,
+        ),
+        Some(other) => {
+            return Err(at(format!(
+                "`draft_weights` must be \"f32\" or \"native\", not {}",
+                other.type_str()
+            )));
+        }
+    };
     let plan_file = match table.remove("plan_file") {
         None => None,
         Some(toml::Value::String(file)) if name == "searched" => Some(PathBuf::from(file)),
@@ -248,6 +271,7 @@ fn parse_strategy(
         name,
         configs,
         speculative,
+        draft_weights,
         plan_file,
         plans,
     })

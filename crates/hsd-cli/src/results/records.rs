@@ -86,6 +86,9 @@ pub struct SpeculativeRecord {
     /// `k`, the draft tokens per round (the first round's when adaptive).
     pub draft_tokens: usize,
     pub adaptive: bool,
+    /// The weights the draft passes read, where the run sets them apart from the manifest's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_weights: Option<hsd_model::WeightMode>,
     /// Verify passes this example was decoding in.
     pub rounds: usize,
     /// Drafted tokens put to the verifier, and of those the ones accepted.

@@ -63,6 +63,10 @@ pub struct Args {
     /// With --speculative: K grows on full acceptance and shrinks on early rejection.
     #[arg(long, requires = "speculative")]
     adaptive: bool,
+    /// With --speculative: the weights the draft passes read (default: --weights); `native`
+    /// under `--weights f32` drafts from the GGUF's blocks while f32 verifies.
+    #[arg(long, value_name = "WEIGHTS", requires = "speculative")]
+    draft_weights: Option<WeightMode>,
     /// Timed repetitions per batch size; the medians are reported.
     #[arg(long, default_value_t = 5)]
     repetitions: usize,
@@ -326,6 +330,8 @@ struct Samples {
 
 struct Bench<'a> {
     decoder: &'a Decoder,
+    /// Drafts in lossless mode: `decoder` itself unless `--draft-weights` differ.
+    drafter: &'a Decoder,
     args: &'a Args,
     model: String,
     strategy: Option<StrategyConfig>,
@@ -375,6 +381,7 @@ impl Bench<'_> {
             Some(speculative) => {
                 let (out, stats) = checked_speculative_decode(
                     self.decoder,
+                    self.drafter,
                     prefill,
                     config,
                     generate,
@@ -461,6 +468,7 @@ impl Bench<'_> {
                 strategy: config,
                 knobs: config.solved_knobs(shapes.layers, args.new_tokens)?,
                 config: speculative,
+                draft_weights: args.draft_weights.unwrap_or(args.weights),
                 stats: &samples.speculative,
                 full_steps: args.repetitions * args.new_tokens.saturating_sub(1),
                 full_s: samples.full_s,
@@ -594,8 +602,16 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(path) = &args.prompts_out {
         write_prompts(path, &prompts)?;
     }
+    let drafter = crate::adapters::load_drafter(
+        &args.model,
+        args.backend,
+        args.weights,
+        args.draft_weights.unwrap_or(args.weights),
+        args.adapter.as_deref(),
+    )?;
     let bench = Bench {
         decoder: &model.decoder,
+        drafter: &drafter.as_ref().unwrap_or(&model).decoder,
         args: &args,
         model: model.source.spec.clone(),
         strategy,
@@ -767,6 +783,7 @@ mod tests {
             settings: vec!["target_skip_ratio=0.5".into()],
             speculative: None,
             adaptive: false,
+            draft_weights: None,
             repetitions: 1,
             warmup: 0,
             prompts_out: None,
@@ -777,6 +794,7 @@ mod tests {
         assert_ne!(prompts.rows[0], prompts.rows[1]);
         let bench = Bench {
             decoder: &model.decoder,
+            drafter: &model.decoder,
             args: &args,
             model: "smollm2-135m".into(),
             strategy: Some(StrategyConfig::from_settings("hsd", &args.settings).unwrap()),

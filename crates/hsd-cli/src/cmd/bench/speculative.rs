@@ -5,6 +5,7 @@
 use anyhow::Result;
 use hsd_model::{
     Cache, Decoder, GenerateConfig, GenerationBatch, Logits, SpeculativeConfig, SpeculativeStats,
+    WeightMode,
 };
 use hsd_skip::StrategyConfig;
 use serde::Serialize;
@@ -12,17 +13,25 @@ use serde_json::{Map, Value};
 
 use super::{ensure_fixed_work, ratio};
 
-/// One speculative decode from a prefill, checked to have done the fixed work.
+/// One speculative decode from a prefill, `drafter` drafting for `decoder`, checked to have
+/// done the fixed work.
 pub(super) fn checked_speculative_decode(
     decoder: &Decoder,
+    drafter: &Decoder,
     (logits, mut cache): (Logits, Cache),
     strategy: &StrategyConfig,
     generate: &GenerateConfig,
     speculative: &SpeculativeConfig,
 ) -> Result<(GenerationBatch, SpeculativeStats)> {
     let mut built = strategy.build(decoder.shapes().layers, generate.max_new_tokens)?;
-    let out =
-        decoder.decode_speculative(logits, &mut cache, built.as_mut(), generate, speculative)?;
+    let out = decoder.decode_speculative_with(
+        drafter,
+        logits,
+        &mut cache,
+        built.as_mut(),
+        generate,
+        speculative,
+    )?;
     ensure_fixed_work(&out.generation, generate)?;
     Ok((out.generation, out.stats))
 }
@@ -34,6 +43,8 @@ pub(super) struct SpeculativeReport {
     knobs: Map<String, Value>,
     draft_tokens: usize,
     adaptive: bool,
+    /// The weights the draft passes read (`f32` or `native`).
+    draft_weights: WeightMode,
     /// Share of drafted tokens the full model accepted.
     acceptance_rate: f64,
     /// Accepted drafts per row and round.
@@ -64,6 +75,7 @@ pub(super) struct SpeculativeMeasure<'a> {
     pub strategy: &'a StrategyConfig,
     pub knobs: Map<String, Value>,
     pub config: &'a SpeculativeConfig,
+    pub draft_weights: WeightMode,
     /// Pooled over the timed repetitions.
     pub stats: &'a SpeculativeStats,
     /// Vanilla decode steps per row over the same repetitions, and their seconds.
@@ -93,6 +105,7 @@ impl SpeculativeReport {
             knobs: m.knobs,
             draft_tokens: m.config.draft_tokens,
             adaptive: m.config.adaptive,
+            draft_weights: m.draft_weights,
             acceptance_rate: stats.acceptance_rate().unwrap_or(0.0),
             mean_accepted: stats.mean_accepted().unwrap_or(0.0),
             tokens_per_round,
@@ -111,11 +124,12 @@ impl SpeculativeReport {
 
     pub(super) fn print(&self) {
         println!(
-            "           {} drafting {}{} for the full model: acceptance {:.3}, {:.2} tokens a \
-             round, {:.1} layers a draft step",
+            "           {} drafting {}{} on {} weights for the full model: acceptance {:.3}, \
+             {:.2} tokens a round, {:.1} layers a draft step",
             self.strategy,
             self.draft_tokens,
             if self.adaptive { " (adaptive)" } else { "" },
+            self.draft_weights,
             self.acceptance_rate,
             self.tokens_per_round,
             self.draft_layers_per_token
