@@ -6,7 +6,8 @@ Dataset seeds keep the structure of the first two records of every split in ../s
 replaced by x's and texts cut to 300 characters, so that the loaders' schemas are covered and no source text is committed.
 Manifest seeds are hsd's own manifests with their includes inlined; the adapter seed is the
 PEFT adapter made for the tiny Llama fixture (crates/hsd-train/tests/fixtures); the GGUF and
-safetensors seeds are tiny files written here.
+safetensors seeds are tiny files written here; inputs that once crashed a target are kept as
+seeds too (REGRESSIONS).
 
     python3 fuzz/make_corpus.py [--data ../shared/data]
 """
@@ -157,10 +158,20 @@ def gguf_bytes() -> bytes:
     return out
 
 
+# Inputs that once crashed a target, kept as seeds so that every run starts from them.
+REGRESSIONS = {
+    # 2026-12-04: a JSON integer past i64 made polars type the column Int128 and panic.
+    "dataset": [b"8G" + b"8" * 26 + b"s"],
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args()
+    # Seeds of files that changed since the last writing go with them.
+    for stale in CORPUS.glob("*/*"):
+        stale.unlink()
     for dataset, files in FILES.items():
         for relative in files:
             suffix, body = dataset_seed(args.data / relative)
@@ -169,6 +180,9 @@ def main() -> None:
     adapter_seed()
     write_seed("safetensors", safetensors_bytes({"w": ([2, 2], [1.0, -2.0, 0.25, 4.0]), "b": ([2], [0.0, 1.0])}))
     write_seed("gguf", gguf_bytes())
+    for target, inputs in REGRESSIONS.items():
+        for data in inputs:
+            write_seed(target, data)
     for folder in sorted(CORPUS.iterdir()):
         print(f"{folder.name}: {len(list(folder.iterdir()))} seeds")
 
