@@ -140,7 +140,9 @@ impl Sweep<'_> {
                 let prefill_seconds = prefill_started.elapsed().as_secs_f64();
                 let mut forcing = Forcing::default();
                 for run in todo {
+                    let solving = Instant::now();
                     let solved = calibrator.solve(&run.strategy)?;
+                    let solve_seconds = solving.elapsed().as_secs_f64();
                     let layers = self.model.shapes.layers;
                     if !out.solved.contains(&run.id) {
                         let knobs = solved
@@ -191,6 +193,7 @@ impl Sweep<'_> {
                         forcing.vanilla =
                             Some(generated.rows.iter().map(|g| g.tokens.clone()).collect());
                     }
+                    let forcing_started = Instant::now();
                     let agreements = if self.manifest.teacher_forced && is_forced(run) {
                         let reference = forcing.reference(self.model, &logits, &cache, &config)?;
                         let mut fresh = solved
@@ -203,6 +206,7 @@ impl Sweep<'_> {
                     } else {
                         Vec::new()
                     };
+                    let forced_seconds = forcing_started.elapsed().as_secs_f64();
                     let exits = strategy.exit_observations();
                     let mut batch_records = Vec::with_capacity(batch_examples.len());
                     for (offset, (example, generation)) in
@@ -260,6 +264,8 @@ impl Sweep<'_> {
                         generated_tokens,
                         prefill_seconds,
                         decode_seconds,
+                        solve_seconds,
+                        forced_seconds,
                     }])?;
                     tokens_done += generated_tokens;
                     bar.inc(batch_examples.len() as u64);

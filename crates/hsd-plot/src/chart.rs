@@ -361,7 +361,7 @@ fn draw_panel<DB: DrawingBackend>(
     with_legend: bool,
     scale: u32,
 ) -> DrawResult<DB> {
-    let px = |v: u32| (v * scale) as i32;
+    let px = move |v: u32| (v * scale) as i32;
     let (x_range, y_range) = panel.ranges();
     let mut chart = ChartBuilder::on(area)
         .caption(&panel.title, (FONT, px(17)).into_font())
@@ -427,9 +427,18 @@ fn draw_panel<DB: DrawingBackend>(
                 chart.draw_series(DashedLineSeries::new(xy.clone(), px(dash), px(gap), stroke))?
             }
         };
-        drawn
-            .label(series.label.clone())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20 * scale as i32, y)], stroke));
+        let dash = look.stroke.dash();
+        drawn.label(series.label.clone()).legend(
+            move |(x, y)| -> DynElement<'static, DB, (i32, i32)> {
+                let ends = [(x, y), (x + px(20), y)];
+                match dash {
+                    None => PathElement::new(ends, stroke).into_dyn(),
+                    Some((dash, gap)) => {
+                        DashedPathElement::new(ends, px(dash), px(gap), stroke).into_dyn()
+                    }
+                }
+            },
+        );
         if !look.reference {
             chart.draw_series(xy.iter().map(|&p| marker(p, look, scale)))?;
         }

@@ -219,8 +219,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .filter(|r| models.iter().any(|m| m.name == r.model) && !skipped.contains(&r.id))
         .cloned()
         .collect();
+    let scoring = std::time::Instant::now();
     let metric_signatures =
         score_and_summarize(&manifest, &expansion, &runs, &all, &all_timings, &out)?;
+    eprintln!(
+        "scored and summarized {} records in {:.1} s",
+        all.len(),
+        scoring.elapsed().as_secs_f64()
+    );
     Meta {
         manifest: manifest.path.display().to_string(),
         manifest_sha256: hex_sha256(manifest.text.as_bytes()),

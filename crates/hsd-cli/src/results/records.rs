@@ -169,6 +169,14 @@ pub struct Timing {
     /// The shared prefill, charged to every run that reuses it.
     pub prefill_seconds: f64,
     pub decode_seconds: f64,
+    /// Solving the run's knobs before decoding: CALM's threshold bisection on its first batch,
+    /// about 0 after. Absent in folders written before it was timed.
+    #[serde(default)]
+    pub solve_seconds: f64,
+    /// The teacher-forced pass; the batch's first forced run also pays for the full model's
+    /// reference along vanilla's tokens. Absent in folders written before it was timed.
+    #[serde(default)]
+    pub forced_seconds: f64,
 }
 
 /// Reads a JSON-lines file, dropping (and truncating away) a torn last line.
