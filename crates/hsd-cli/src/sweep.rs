@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::Context;
 use hsd_model::{
     Batch, Cache, ForcedReference, GenerateConfig, GenerationBatch, LoadedModel, Logits,
-    RowSpeculation,
+    RowSpeculation, WeightMode,
 };
 use hsd_skip::StrategyConfig;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -33,9 +33,9 @@ pub struct Sweep<'a> {
     pub expansion: &'a Expansion,
     pub model_block: &'a ModelBlock,
     pub model: &'a LoadedModel,
-    /// Drafts for the lossless runs whose `draft_weights` differ from the manifest's `weights`
-    /// (`model` itself when no run's do).
-    pub drafter: &'a LoadedModel,
+    /// The model loaded again with other weights than `model`'s, and those weights: it drafts
+    /// for the lossless runs whose `draft_weights` name them; `model` drafts for the rest.
+    pub drafter: Option<(WeightMode, &'a LoadedModel)>,
     /// The (run, example) pairs already recorded.
     pub finished: &'a BTreeSet<(String, String)>,
     pub progress: &'a MultiProgress,
@@ -162,9 +162,11 @@ impl Sweep<'_> {
                     let (generated, speculation): (GenerationBatch, Vec<RowSpeculation>) =
                         match &run.speculative {
                             Some(speculative) => {
-                                let drafter = match run.draft_weights {
-                                    Some(weights) if weights != self.manifest.weights => {
-                                        self.drafter
+                                let drafter = match (run.draft_weights, self.drafter) {
+                                    (Some(wanted), Some((weights, drafter)))
+                                        if wanted == weights =>
+                                    {
+                                        drafter
                                     }
                                     _ => self.model,
                                 };

@@ -5,7 +5,9 @@ mod backend;
 mod common;
 
 use common::{ARCHS, Rule, tiny};
-use hsd_model::{Batch, Cache, Decoder, GenerateConfig, SpeculativeConfig, StopReason};
+use hsd_model::{
+    Batch, Cache, Decoder, GenerateConfig, GenerationBatch, SpeculativeConfig, StopReason,
+};
 use hsd_skip::{KvFill, LayerPlan, LayerSet, StepContext, Strategy};
 use proptest::prelude::*;
 use rand_xoshiro::SplitMix64;
@@ -40,13 +42,12 @@ fn config(max_new_tokens: usize, eos_ids: Vec<u32>) -> GenerateConfig {
 }
 
 fn vanilla(decoder: &Decoder, prompts: &[Vec<u32>], config: &GenerateConfig) -> Vec<Vec<u32>> {
-    decoder
-        .generate(prompts, &mut Rule::Full, config)
-        .unwrap()
-        .rows
-        .into_iter()
-        .map(|r| r.tokens)
-        .collect()
+    tokens(&decoder.generate(prompts, &mut Rule::Full, config).unwrap())
+}
+
+/// Each row's generated tokens.
+fn tokens(generation: &GenerationBatch) -> Vec<Vec<u32>> {
+    generation.rows.iter().map(|r| r.tokens.clone()).collect()
 }
 
 fn speculative_configs() -> Vec<SpeculativeConfig> {
@@ -74,14 +75,8 @@ fn speculative_tokens_equal_vanilla_for_every_drafter_k_and_batch() {
                         .decoder
                         .generate_speculative(batch, &mut drafter, &config, &speculative)
                         .unwrap();
-                    let tokens: Vec<Vec<u32>> = out
-                        .generation
-                        .rows
-                        .iter()
-                        .map(|r| r.tokens.clone())
-                        .collect();
                     assert_eq!(
-                        tokens,
+                        tokens(&out.generation),
                         expected,
                         "{arch}, {} rows, {drafter:?}, {speculative:?}",
                         batch.len()
@@ -120,10 +115,12 @@ fn a_row_stops_at_its_eos_as_in_vanilla() {
                     &SpeculativeConfig::fixed(4),
                 )
                 .unwrap();
-            let rows = &out.generation.rows;
-            let tokens: Vec<Vec<u32>> = rows.iter().map(|r| r.tokens.clone()).collect();
-            assert_eq!(tokens, expected, "{arch}, {drafter:?}");
-            assert_eq!(rows[0].stop, StopReason::Eos, "{arch}, {drafter:?}");
+            assert_eq!(tokens(&out.generation), expected, "{arch}, {drafter:?}");
+            assert_eq!(
+                out.generation.rows[0].stop,
+                StopReason::Eos,
+                "{arch}, {drafter:?}"
+            );
         }
     }
 }
@@ -210,13 +207,12 @@ fn another_model_drafts_and_the_tokens_stay_the_verifiers() {
                     &speculative,
                 )
                 .unwrap();
-            let tokens: Vec<Vec<u32>> = out
-                .generation
-                .rows
-                .iter()
-                .map(|r| r.tokens.clone())
-                .collect();
-            assert_eq!(tokens, expected, "{} rows, {speculative:?}", batch.len());
+            assert_eq!(
+                tokens(&out.generation),
+                expected,
+                "{} rows, {speculative:?}",
+                batch.len()
+            );
             assert!(out.stats.accepted < out.stats.drafted, "{:?}", out.stats);
         }
     }
@@ -383,8 +379,7 @@ proptest! {
             .decoder
             .decode_speculative(logits, &mut cache, &mut drafter, &config(max_new_tokens, vec![]), &speculative)
             .unwrap();
-        let tokens: Vec<Vec<u32>> = out.generation.rows.iter().map(|r| r.tokens.clone()).collect();
-        prop_assert_eq!(tokens, expected);
+        prop_assert_eq!(tokens(&out.generation), expected);
         let fed: Vec<usize> = out.generation.rows.iter().map(|r| r.tokens.len() - 1).collect();
         let diff = cache_diff(&cache, &vanilla_cache, batch.width(), &fed);
         prop_assert!(diff < 1e-4, "max |K/V diff| {}", diff);

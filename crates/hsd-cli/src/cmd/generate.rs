@@ -89,11 +89,12 @@ pub fn run(args: Args) -> Result<()> {
     let speculative = args
         .speculative
         .map(|k| SpeculativeConfig::new(k, args.adaptive));
+    let draft_weights = args.draft_weights.unwrap_or(args.weights);
     let drafter = crate::adapters::load_drafter(
         &args.model,
         args.backend,
         args.weights,
-        args.draft_weights.unwrap_or(args.weights),
+        draft_weights,
         args.adapter.as_deref(),
     )?;
     let prompts = std::slice::from_ref(&ids);
@@ -143,7 +144,7 @@ pub fn run(args: Args) -> Result<()> {
             "draft_tokens": speculative.draft_tokens,
             "adaptive": speculative.adaptive,
             "max_draft_tokens": speculative.max_draft_tokens,
-            "draft_weights": args.draft_weights.unwrap_or(args.weights),
+            "draft_weights": draft_weights,
             "acceptance_rate": stats.acceptance_rate(),
             "mean_accepted": stats.mean_accepted(),
             "draft_layers_per_token": stats.draft_layers_per_token(),

@@ -160,13 +160,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Some(dir) => ModelFiles::with_adapter(&model_block.name, &model.source, dir)?,
                 None => ModelFiles::new(&model_block.name, &model.source),
             });
+            // `--weights` may override the manifest's, so what the runs draft on is compared
+            // with the weights loaded, not with the manifest's.
             let drafter = match runs
                 .iter()
-                .filter_map(|run| run.draft_weights)
-                .find(|&w| w != weights)
+                .find_map(|run| run.draft_weights.filter(|&w| w != weights))
             {
                 Some(draft_weights) => {
                     load_drafter(&spec, backend, weights, draft_weights, adapter.as_deref())?
+                        .map(|drafter| (draft_weights, drafter))
                 }
                 None => None,
             };
@@ -201,7 +203,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 expansion: &expansion,
                 model_block,
                 model: &model,
-                drafter: drafter.as_ref().unwrap_or(&model),
+                drafter: drafter.as_ref().map(|(w, drafter)| (*w, drafter)),
                 finished: &finished,
                 progress: &progress,
                 data_root: &data_root,

@@ -81,6 +81,13 @@ pub struct Args {
     json: bool,
 }
 
+impl Args {
+    /// The weights lossless mode's drafts read: `--draft-weights`, else `--weights`.
+    fn drafts_on(&self) -> WeightMode {
+        self.draft_weights.unwrap_or(self.weights)
+    }
+}
+
 /// The prompts both benchmarks decode, as `--prompts-out` writes them.
 #[derive(Debug, Serialize, PartialEq)]
 struct PromptSet {
@@ -468,7 +475,7 @@ impl Bench<'_> {
                 strategy: config,
                 knobs: config.solved_knobs(shapes.layers, args.new_tokens)?,
                 config: speculative,
-                draft_weights: args.draft_weights.unwrap_or(args.weights),
+                draft_weights: args.drafts_on(),
                 stats: &samples.speculative,
                 full_steps: args.repetitions * args.new_tokens.saturating_sub(1),
                 full_s: samples.full_s,
@@ -606,7 +613,7 @@ pub fn run(args: Args) -> Result<()> {
         &args.model,
         args.backend,
         args.weights,
-        args.draft_weights.unwrap_or(args.weights),
+        args.drafts_on(),
         args.adapter.as_deref(),
     )?;
     let bench = Bench {
