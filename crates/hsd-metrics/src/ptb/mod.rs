@@ -54,14 +54,20 @@ fn scan(input: &str, end: usize, mut emit: impl FnMut(usize, String)) {
 /// PTB tokens of `text`, lowercased, before punctuation removal.
 ///
 /// The text is read as one caption of pycocoevalcap's file, followed by its newline. A few
-/// of CoreNLP's rules look past the newline into the next caption (an initial's period before
-/// `The`, `A`, `He`, ... is split off; a state abbreviation's before a capital); here nothing
-/// follows the newline, as for a file's last caption. [`tokenize_captions`] reads captions in
-/// sequence, as pycocoevalcap does.
+/// of CoreNLP's rules look past the newline into the next caption: a single letter's period
+/// before `The`, `A`, `He`, ... is split off (`Serie A.` then `The ...` gives `serie a`), and
+/// `No.`, `Fig.`, `ca.` keep theirs before a digit. Captions of one corpus tend to open alike, so the next caption is taken to begin with
+/// this one's first word. [`tokenize_captions`] reads captions in sequence, as pycocoevalcap
+/// does, and needs no such guess.
 pub fn tokenize(text: &str) -> Vec<String> {
     let mut line = one_line(text);
     let end = line.len();
     line.push('\n');
+    if let Some(first) = line[..end].split_whitespace().next() {
+        let first = first.to_owned();
+        line.push_str(&first);
+        line.push(' ');
+    }
     let mut tokens = Vec::new();
     scan(&line, end, |_, token| tokens.push(token));
     tokens
@@ -298,9 +304,14 @@ mod tests {
             tokens,
             ["he met serie a", "the end", "he met serie a.", "and so"]
         );
+        // Alone, a caption is followed by one that opens like it.
         assert_eq!(
             tokenize_for_coco("He met Serie A.").join(" "),
-            "he met serie a."
+            "he met serie a"
+        );
+        assert_eq!(
+            tokenize_for_coco("Go to Serie A.").join(" "),
+            "go to serie a."
         );
     }
 }
