@@ -103,6 +103,17 @@ const MISC_SYMBOLS: &[(u32, u32)] = &[
     (0x30FB, 0x30FB), (0xFF01, 0xFF0F), (0xFF1A, 0xFF20), (0xFF3B, 0xFF40), (0xFF5B, 0xFF65),
 ];
 
+/// The Unicode version of the lexer's tables (JFlex 1.5's): later letters and digits are not
+/// letters and digits to it.
+const UNICODE_VERSION: &str = "6.3";
+
+/// The code points of a Unicode general category as the lexer knows them: assigned by
+/// [`UNICODE_VERSION`] and in the Basic Multilingual Plane (it reads UTF-16 code units, so a
+/// character beyond is two surrogates that no rule takes).
+fn java_class(category: &str) -> String {
+    format!(r"[\p{{{category}}}&&\p{{age:{UNICODE_VERSION}}}&&\x{{0}}-\x{{FFFF}}]")
+}
+
 /// The body of a character class holding `ranges`.
 fn class_of(ranges: &[(u32, u32)]) -> String {
     ranges
@@ -131,16 +142,23 @@ const SENTENCE_STARTS: &[&str] = &[
 /// The rules, in priority order (a longer match wins; at equal length, the earlier rule).
 pub(crate) fn rules() -> Vec<Rule> {
     // Characters and small pieces.
-    let digit = r"[\p{Nd}\x{7C0}-\x{7C9}]";
+    let digit = format!(r"[{}\x{{7C0}}-\x{{7C9}}]", java_class("Nd"));
     let space = r"[ \t\x{A0}\x{2000}-\x{200A}\x{3000}]";
     let newline = r"(?:\r|\r?\n|\x{2028}|\x{2029}|\x0B|\x0C|\x{85})";
     let spacenl = format!("(?:{space}|{newline})");
     let sgml = r#"<(?:[!?][A-Za-z\-][^>\r\n]*|[A-Za-z][A-Za-z0-9_:.\-]*(?:[ ]+(?:[A-Za-z][A-Za-z0-9_:.\-]*|[A-Za-z][A-Za-z0-9_:.\-]*[ ]*=[ ]*(?:'[^']*'|"[^"]*")))*[ ]*/?|/[A-Za-z][A-Za-z0-9_:.\-]*)[ ]*>"#;
-    let sentend = format!("{spacenl}(?:{spacenl}|\\p{{Lu}}|{sgml})");
+    let sentend = format!("{spacenl}(?:{spacenl}|{}|{sgml})", java_class("Lu"));
     let amp = ci("&amp;");
     let letter_entity = format!("&[aeiouAEIOU]{}", ci_words(&["acute;", "grave;", "uml;"]));
-    let letter = format!("(?:\\p{{L}}|{letter_entity}|[{}])", class_of(EXTRA_LETTERS));
-    let unicode_letter = r"\p{L}";
+    // Letters by the lexer's Unicode version, where a few have changed category since.
+    let unicode_letter = &format!(
+        r"[[{}--[\x{{19B0}}-\x{{19C0}}\x{{19C8}}\x{{19C9}}\x{{1CF2}}\x{{1CF3}}]]\x{{1885}}\x{{1886}}]",
+        java_class("L")
+    );
+    let letter = format!(
+        "(?:{unicode_letter}|{letter_entity}|[{}])",
+        class_of(EXTRA_LETTERS)
+    );
     let apos = format!("(?:['\\x{{92}}\\x{{2019}}]|{})", ci("&apos;"));
     let apos_etc = format!("(?:{apos}|[`\\x{{91}}\\x{{2018}}\\x{{201B}}])");
     let hyphen = r"[\-_\x{58A}\x{2010}\x{2011}]";

@@ -36,8 +36,7 @@ fn one_line(text: &str) -> String {
 }
 
 /// Lexes `input[..end]` (what follows `end` is only looked at), calling `emit` with each
-/// token's start and its text, lowercased as Java's `toLowerCase` does it (a word-final `Σ`
-/// is `ς`, as in Rust's).
+/// token's start and its text, lowercased as Java does it.
 fn scan(input: &str, end: usize, mut emit: impl FnMut(usize, String)) {
     let lexer = lexer::Lexer::get();
     let mut at = 0;
@@ -45,7 +44,7 @@ fn scan(input: &str, end: usize, mut emit: impl FnMut(usize, String)) {
         let lexeme = lexer.next(input, at);
         let (token, consumed) = normalize::apply(lexeme.action, &input[at..at + lexeme.token_len]);
         if let Some(token) = token {
-            emit(at, token.to_lowercase());
+            emit(at, normalize::java_lowercase(&token));
         }
         at += consumed;
     }
@@ -95,10 +94,7 @@ pub fn tokenize_captions<S: AsRef<str>>(captions: &[S]) -> Vec<Vec<String>> {
 
 /// pycocoevalcap's tokenization: [`tokenize`] with its punctuation tokens removed.
 pub fn tokenize_for_coco(text: &str) -> Vec<String> {
-    tokenize(text)
-        .into_iter()
-        .filter(|t| !is_punctuation(t))
-        .collect()
+    for_coco(tokenize(text))
 }
 
 /// pycocoevalcap's tokenization of `captions` in this order: [`tokenize_captions`] with its
@@ -106,12 +102,19 @@ pub fn tokenize_for_coco(text: &str) -> Vec<String> {
 pub fn tokenize_captions_for_coco<S: AsRef<str>>(captions: &[S]) -> Vec<Vec<String>> {
     tokenize_captions(captions)
         .into_iter()
-        .map(|tokens| tokens.into_iter().filter(|t| !is_punctuation(t)).collect())
+        .map(for_coco)
         .collect()
 }
 
-fn is_punctuation(token: &str) -> bool {
-    PUNCTUATIONS.contains(&token)
+/// What pycocoevalcap keeps of a line of CoreNLP's output: the line stripped of trailing
+/// whitespace (a no-break space can end a URL token), split at spaces, punctuation dropped.
+fn for_coco(tokens: Vec<String>) -> Vec<String> {
+    let line = tokens.join(" ");
+    line.trim_end_matches(crate::pytext::is_space)
+        .split(' ')
+        .filter(|t| !t.is_empty() && !PUNCTUATIONS.contains(t))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]
@@ -289,6 +292,25 @@ mod tests {
                 "smile here and zero width end",
             ),
             ("ΟΔΟΣ Σ ΣΑ end", "οδος σ σα end"),
+        ]);
+    }
+
+    #[test]
+    fn unicode_as_the_lexer_knows_it() {
+        check(&[
+            // A letter newer than Unicode 6.3 and one beyond the BMP are deleted; U+1885 was
+            // still a letter.
+            (
+                "x\u{860}y and x\u{1885}y and x\u{1d400}y end",
+                "x y and x\u{1885}y and x y end",
+            ),
+            // Java's final sigma, by its word breaks.
+            (
+                "L6Σ ltd8Σ_ltd oΣ-5y ba_2Σ end",
+                "l6ς ltd8σ_ltd oς-5y ba_2σ end",
+            ),
+            // pycocoevalcap strips the line: a URL's final no-break space goes.
+            ("see http://a.b/1,000z\u{a0}", "see http://a.b/1,000z"),
         ]);
     }
 

@@ -107,3 +107,78 @@ fn latex_quotes(text: &str, opening: bool) -> String {
     }
     out
 }
+
+/// Java's `toLowerCase` (CoreNLP's `-lowerCase`): per character, except that a capital sigma
+/// is final (`ς`) when its word has a cased letter before it and none after it, words as Java's
+/// word break iterator finds them.
+pub(crate) fn java_lowercase(token: &str) -> String {
+    if !token.contains('Σ') {
+        return token.chars().flat_map(char::to_lowercase).collect();
+    }
+    let chars: Vec<char> = token.chars().collect();
+    let mut out = String::with_capacity(token.len());
+    for (i, &c) in chars.iter().enumerate() {
+        if c == 'Σ' {
+            let before = word_has_cased(&chars, i, false);
+            let after = word_has_cased(&chars, i, true);
+            out.push(if before && !after { 'ς' } else { 'σ' });
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// Whether the word around `chars[at]` has a cased letter after it (`forward`) or before it.
+/// Java's words run over letters (not ideographs or kana) and digits, through combining marks,
+/// through a dash, connector, `.`, `'` or `"` between two letters and through `.`, `,`, `'` or
+/// `"` between two digits.
+fn word_has_cased(chars: &[char], at: usize, forward: bool) -> bool {
+    let step = |k: usize| {
+        if forward {
+            Some(k + 1).filter(|&k| k < chars.len())
+        } else {
+            k.checked_sub(1)
+        }
+    };
+    let letter = |c: char| c.is_alphabetic() && !ideograph_or_kana(c);
+    let digit = |c: char| c.is_numeric();
+    let mut k = at;
+    while let Some(next) = step(k) {
+        let (here, c) = (chars[k], chars[next]);
+        let beyond = step(next).map(|k| chars[k]);
+        let joins = letter(c)
+            || digit(c)
+            || transparent(c)
+            || (letter(here) && beyond.is_some_and(letter) && between_letters(c))
+            || (digit(here) && beyond.is_some_and(digit) && matches!(c, '.' | ',' | '\'' | '"'));
+        if !joins {
+            return false;
+        }
+        if c.is_lowercase() || c.is_uppercase() {
+            return true;
+        }
+        k = next;
+    }
+    false
+}
+
+/// Ideographs and kana, which Java's word breaks keep apart from letters.
+fn ideograph_or_kana(c: char) -> bool {
+    matches!(c, '\u{3005}' | '\u{4e00}'..='\u{9fa5}' | '\u{f900}'..='\u{fa2d}'
+        | '\u{3041}'..='\u{309e}' | '\u{30a1}'..='\u{30fe}')
+}
+
+/// Combining marks and format characters, which words run through.
+fn transparent(c: char) -> bool {
+    matches!(c, '\u{300}'..='\u{36f}' | '\u{1ab0}'..='\u{1aff}' | '\u{1dc0}'..='\u{1dff}'
+        | '\u{20d0}'..='\u{20ff}' | '\u{200b}'..='\u{200f}' | '\u{feff}')
+}
+
+/// Dashes, connectors and the marks that join two letters into a word.
+#[rustfmt::skip]
+fn between_letters(c: char) -> bool {
+    matches!(c, '-' | '_' | '.' | '\'' | '"' | '\u{ad}' | '\u{2027}' | '\u{58a}' | '\u{5be}'
+        | '\u{2010}'..='\u{2015}' | '\u{203f}' | '\u{2040}' | '\u{2054}' | '\u{2e17}'
+        | '\u{301c}' | '\u{3030}' | '\u{fe58}' | '\u{fe63}' | '\u{ff0d}' | '\u{ff3f}')
+}
