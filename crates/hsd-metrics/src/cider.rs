@@ -108,7 +108,11 @@ fn similarity(hyp: &Weighted, reference: &Weighted) -> [f64; MAX_ORDER] {
 impl Cider {
     fn tokenize(&self, text: &str) -> Vec<String> {
         match self.tokenization {
-            CiderTokenization::Ptb => ptb::tokenize_for_coco(text),
+            // pycocoevalcap's scorer splits the tokenized caption with `str.split()`, which
+            // also cuts the no-break spaces inside CoreNLP's `1 1/2` and phone numbers.
+            CiderTokenization::Ptb => crate::pytext::split(&ptb::tokenize_for_coco(text).join(" "))
+                .map(str::to_owned)
+                .collect(),
             CiderTokenization::Whitespace => {
                 crate::pytext::split(text).map(str::to_owned).collect()
             }
@@ -188,6 +192,16 @@ mod tests {
         let refs = vec![vec!["a b c d e".to_owned()], vec!["f g h i j".to_owned()]];
         let scores = cider.score(&preds, &refs).unwrap();
         assert!((scores.corpus["cider"] - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn ptb_words_are_split_at_no_break_spaces_as_pycocoevalcap_splits_them() {
+        // CoreNLP keeps `1 1/2` as one token with a no-break space; the scorer's `split()`
+        // makes it two words.
+        let cider = Cider {
+            tokenization: CiderTokenization::Ptb,
+        };
+        assert_eq!(cider.tokenize("1 1/2 cups"), ["1", "1/2", "cups"]);
     }
 
     #[test]
