@@ -12,6 +12,9 @@
 mod grammar;
 mod lexer;
 mod normalize;
+mod units;
+
+use units::Units;
 
 /// pycocoevalcap's `PUNCTUATIONS` (after `-lowerCase`, the bracket names no longer match).
 const PUNCTUATIONS: [&str; 17] = [
@@ -35,17 +38,20 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// Lexes `input[..end]` (what follows `end` is only looked at), calling `emit` with each
+/// Lexes `input.text[..end]` (what follows `end` is only looked at), calling `emit` with each
 /// token's start and its text, lowercased as Java does it.
-fn scan(input: &str, end: usize, mut emit: impl FnMut(usize, String)) {
+fn scan(input: &Units, end: usize, mut emit: impl FnMut(usize, String)) {
     let lexer = lexer::Lexer::get();
+    let text = input.text.as_str();
+    let mut seen = units::Seen::default();
     let mut at = 0;
     while at < end {
-        let lexeme = lexer.next(input, at);
-        let (token, consumed) = normalize::apply(lexeme.action, &input[at..at + lexeme.token_len]);
+        let lexeme = lexer.next(text, at);
+        let (token, consumed) = normalize::apply(lexeme.action, &text[at..at + lexeme.token_len]);
         if let Some(token) = token {
-            emit(at, normalize::java_lowercase(&token));
+            emit(at, normalize::java_lowercase(&input.restore(token, seen)));
         }
+        seen = Units::advance(seen, &text[at..at + consumed]);
         at += consumed;
     }
 }
@@ -55,37 +61,39 @@ fn scan(input: &str, end: usize, mut emit: impl FnMut(usize, String)) {
 /// The text is read as one caption of pycocoevalcap's file, followed by its newline. A few
 /// of CoreNLP's rules look past the newline into the next caption: a single letter's period
 /// before `The`, `A`, `He`, ... is split off (`Serie A.` then `The ...` gives `serie a`), and
-/// `No.`, `Fig.`, `ca.` keep theirs before a digit. Captions of one corpus tend to open alike, so the next caption is taken to begin with
-/// this one's first word. [`tokenize_captions`] reads captions in sequence, as pycocoevalcap
-/// does, and needs no such guess.
+/// `No.`, `Fig.`, `ca.` keep theirs before a digit. Captions of one corpus tend to open alike,
+/// so the next caption is taken to begin with this one's first word. [`tokenize_captions`]
+/// reads captions in sequence, as pycocoevalcap does, and needs no such guess.
 pub fn tokenize(text: &str) -> Vec<String> {
-    let mut line = one_line(text);
-    let end = line.len();
-    line.push('\n');
-    if let Some(first) = line[..end].split_whitespace().next() {
-        let first = first.to_owned();
-        line.push_str(&first);
-        line.push(' ');
+    let line = one_line(text);
+    let mut input = Units::default();
+    input.push_str(&line);
+    let end = input.text.len();
+    input.push_str("\n");
+    if let Some(first) = line.split_whitespace().next() {
+        input.push_str(first);
+        input.push_str(" ");
     }
     let mut tokens = Vec::new();
-    scan(&line, end, |_, token| tokens.push(token));
+    scan(&input, end, |_, token| tokens.push(token));
     tokens
 }
 
 /// PTB tokens of each caption, lowercased, before punctuation removal, when pycocoevalcap
 /// tokenizes `captions` in this order (one per line of a single file).
 pub fn tokenize_captions<S: AsRef<str>>(captions: &[S]) -> Vec<Vec<String>> {
-    let lines: Vec<String> = captions.iter().map(|c| one_line(c.as_ref())).collect();
-    let file = lines.join("\n");
-    // Each caption's first byte in `file`, to place the tokens.
-    let mut starts = Vec::with_capacity(lines.len());
-    let mut offset = 0;
-    for line in &lines {
-        starts.push(offset);
-        offset += line.len() + 1;
+    // One file, a caption a line; each caption's first byte in it, to place the tokens.
+    let mut input = Units::default();
+    let mut starts = Vec::with_capacity(captions.len());
+    for (i, caption) in captions.iter().enumerate() {
+        if i > 0 {
+            input.push_str("\n");
+        }
+        starts.push(input.text.len());
+        input.push_str(&one_line(caption.as_ref()));
     }
-    let mut tokens = vec![Vec::new(); lines.len()];
-    scan(&file, file.len(), |at, token| {
+    let mut tokens = vec![Vec::new(); captions.len()];
+    scan(&input, input.text.len(), |at, token| {
         let line = starts.partition_point(|&start| start <= at) - 1;
         tokens[line].push(token);
     });
@@ -308,6 +316,11 @@ mod tests {
             (
                 "L6Σ ltd8Σ_ltd oΣ-5y ba_2Σ end",
                 "l6ς ltd8σ_ltd oς-5y ba_2σ end",
+            ),
+            // Java's UTF-16: an emoji is two units, enough to end a URL.
+            (
+                "see http://\u{1f600} and a\u{1f600}b and me@x\u{1f600} end",
+                "see http://\u{1f600} and a b and me@x\u{1f600} end",
             ),
             // pycocoevalcap strips the line: a URL's final no-break space goes.
             ("see http://a.b/1,000z\u{a0}", "see http://a.b/1,000z"),

@@ -141,17 +141,30 @@ fn word_has_cased(chars: &[char], at: usize, forward: bool) -> bool {
             k.checked_sub(1)
         }
     };
-    let letter = |c: char| c.is_alphabetic() && !ideograph_or_kana(c);
-    let digit = |c: char| c.is_numeric();
+    // The iterator reads UTF-16: a character beyond U+FFFF is no letter or digit to it, but
+    // clings to what precedes it (or, first in the token, to what follows).
+    let bmp = |c: char| c.len_utf16() == 1;
+    let letter = |c: char| bmp(c) && c.is_alphabetic() && !ideograph_or_kana(c);
+    let digit = |c: char| bmp(c) && c.is_numeric();
     let mut k = at;
     while let Some(next) = step(k) {
         let (here, c) = (chars[k], chars[next]);
         let beyond = step(next).map(|k| chars[k]);
-        let joins = letter(c)
-            || digit(c)
-            || transparent(c)
-            || (letter(here) && beyond.is_some_and(letter) && between_letters(c))
-            || (digit(here) && beyond.is_some_and(digit) && matches!(c, '.' | ',' | '\'' | '"'));
+        let joins = if bmp(c) {
+            // Past a character beyond U+FFFF, the word has ended.
+            (bmp(here) || !forward)
+                && (letter(c)
+                    || digit(c)
+                    || transparent(c)
+                    || (letter(here)
+                        && beyond.is_some_and(|b| letter(b) || !bmp(b))
+                        && between_letters(c))
+                    || (digit(here)
+                        && beyond.is_some_and(digit)
+                        && matches!(c, '.' | ',' | '\'' | '"')))
+        } else {
+            forward || next == 0
+        };
         if !joins {
             return false;
         }
