@@ -6,8 +6,8 @@
 //! rules, takes the longest match (the earlier rule on a tie) and turns the match into a token
 //! by the rule's action. This module does the same: `grammar.rs` holds the rules in their
 //! order, `lexer.rs` the longest-match scan, `normalize.rs` the actions (LaTeX quotes, named
-//! brackets, `--`, `...`, `£` as `#`, ...). The crate README reports its agreement with the
-//! Java tokenizer on the fixture corpus.
+//! brackets, `--`, `...`, `£` as `#`, ...) and Java's lowercasing, `units.rs` the UTF-16 code
+//! units the Java lexer reads. The crate README reports its agreement with the Java tokenizer.
 
 mod grammar;
 mod lexer;
