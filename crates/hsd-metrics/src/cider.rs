@@ -106,17 +106,33 @@ fn similarity(hyp: &Weighted, reference: &Weighted) -> [f64; MAX_ORDER] {
 }
 
 impl Cider {
-    fn tokenize(&self, text: &str) -> Vec<String> {
+    /// Words of each caption, `captions` read in order. pycocoevalcap's `COCOEvalCap` tokenizes
+    /// the references in one CoreNLP call and the predictions in another, a caption a line, and
+    /// a few of CoreNLP's rules look past a line's end into the next caption; so PTB tokens
+    /// come from the whole sequence, as there.
+    fn tokenize<S: AsRef<str> + Sync>(&self, captions: &[S]) -> Vec<Vec<String>> {
+        // pycocoevalcap's scorer splits the tokenized caption with `str.split()`, which also
+        // cuts the no-break spaces inside CoreNLP's `1 1/2` and phone numbers.
+        let words = |text: &str| crate::pytext::split(text).map(str::to_owned).collect();
         match self.tokenization {
-            // pycocoevalcap's scorer splits the tokenized caption with `str.split()`, which
-            // also cuts the no-break spaces inside CoreNLP's `1 1/2` and phone numbers.
-            CiderTokenization::Ptb => crate::pytext::split(&ptb::tokenize_for_coco(text).join(" "))
-                .map(str::to_owned)
+            CiderTokenization::Ptb => ptb::tokenize_captions_for_coco(captions)
+                .iter()
+                .map(|tokens| words(&tokens.join(" ")))
                 .collect(),
             CiderTokenization::Whitespace => {
-                crate::pytext::split(text).map(str::to_owned).collect()
+                captions.par_iter().map(|c| words(c.as_ref())).collect()
             }
         }
+    }
+
+    /// [`Self::tokenize`] over every reference, in order, regrouped per example.
+    fn tokenize_references(&self, references: &[Vec<String>]) -> Vec<Vec<Vec<String>>> {
+        let flat: Vec<&String> = references.iter().flatten().collect();
+        let mut words = self.tokenize(&flat).into_iter();
+        references
+            .iter()
+            .map(|refs| words.by_ref().take(refs.len()).collect())
+            .collect()
     }
 }
 
@@ -131,17 +147,15 @@ impl Metric for Cider {
         references: &[Vec<String>],
     ) -> Result<Scores, MetricError> {
         check_corpus(predictions, references)?;
-        let hyp_counts: Vec<Counts> = predictions
+        let hyp_counts: Vec<Counts> = self
+            .tokenize(predictions)
             .par_iter()
-            .map(|p| ngram_counts(&self.tokenize(p)))
+            .map(|words| ngram_counts(words))
             .collect();
-        let ref_counts: Vec<Vec<Counts>> = references
+        let ref_counts: Vec<Vec<Counts>> = self
+            .tokenize_references(references)
             .par_iter()
-            .map(|refs| {
-                refs.iter()
-                    .map(|r| ngram_counts(&self.tokenize(r)))
-                    .collect()
-            })
+            .map(|refs| refs.iter().map(|words| ngram_counts(words)).collect())
             .collect();
         let mut document_frequency: HashMap<Vec<String>, f64> = HashMap::new();
         for refs in &ref_counts {
@@ -201,7 +215,26 @@ mod tests {
         let cider = Cider {
             tokenization: CiderTokenization::Ptb,
         };
-        assert_eq!(cider.tokenize("1 1/2 cups"), ["1", "1/2", "cups"]);
+        assert_eq!(cider.tokenize(&["1 1/2 cups"]), [["1", "1/2", "cups"]]);
+    }
+
+    #[test]
+    fn ptb_references_are_read_in_sequence_as_coco_eval_cap_reads_them() {
+        // CoreNLP splits an initial's period off before a capitalized word on the next line.
+        let cider = Cider {
+            tokenization: CiderTokenization::Ptb,
+        };
+        let refs = vec![
+            vec!["He met Serie A.".to_owned()],
+            vec!["The end".to_owned(), "Serie A.".to_owned()],
+        ];
+        assert_eq!(
+            cider.tokenize_references(&refs),
+            [
+                vec![vec!["he", "met", "serie", "a"]],
+                vec![vec!["the", "end"], vec!["serie", "a."]],
+            ]
+        );
     }
 
     #[test]

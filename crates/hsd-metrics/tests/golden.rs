@@ -160,48 +160,37 @@ fn cider_equals_pycocoevalcap_on_ptb_tokens() {
 }
 
 #[test]
-fn rust_ptb_tokenizer_agrees_with_corenlp() {
+fn rust_ptb_tokenizer_equals_corenlp() {
     let c = corpus();
-    let texts = c.predictions.iter().chain(c.references.iter().flatten());
+    // As the fixture script (and COCOEvalCap) tokenize: the predictions in one CoreNLP call,
+    // the references in another, a caption a line.
+    let references: Vec<&String> = c.references.iter().flatten().collect();
+    let ours = ptb::tokenize_captions_for_coco(&c.predictions)
+        .into_iter()
+        .chain(ptb::tokenize_captions_for_coco(&references));
     let java = c
         .predictions_ptb
         .iter()
         .chain(c.references_ptb.iter().flatten());
-    let (mut same, mut total) = (0usize, 0usize);
-    let mut first_mismatches = Vec::new();
-    for (text, expected) in texts.zip(java) {
-        total += 1;
-        let ours = ptb::tokenize_for_coco(&text.replace('\n', " ")).join(" ");
-        if ours == *expected {
-            same += 1;
-        } else if first_mismatches.len() < 10 {
-            let (a, b): (Vec<&str>, Vec<&str>) =
-                (ours.split(' ').collect(), expected.split(' ').collect());
-            let at = a
-                .iter()
-                .zip(&b)
-                .position(|(x, y)| x != y)
-                .unwrap_or(a.len().min(b.len()));
-            let window = |t: &[&str]| t[at.saturating_sub(2)..(at + 3).min(t.len())].join(" ");
-            first_mismatches.push((window(&a), window(&b)));
-        }
-    }
-    let rate = same as f64 / total as f64;
-    println!(
-        "PTB: {same}/{total} texts tokenized identically ({rate:.4}); first mismatches: {first_mismatches:#?}"
+    let texts = c.predictions.iter().chain(references.iter().copied());
+    let mismatches: Vec<String> = texts
+        .zip(ours.zip(java))
+        .filter(|(_, (ours, java))| ours.join(" ") != **java)
+        .map(|(text, (ours, java))| {
+            format!("{text:?}\n   rust: {}\n corenlp: {java}", ours.join(" "))
+        })
+        .collect();
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} texts tokenize differently from CoreNLP, e.g.\n{}",
+        mismatches.len(),
+        c.predictions.len() + references.len(),
+        mismatches[..mismatches.len().min(5)].join("\n")
     );
-    assert!(rate >= 0.995, "PTB agreement {rate}");
 }
 
 #[test]
-fn cider_with_the_rust_ptb_tokenizer_stays_close_to_pycocoevalcap() {
+fn cider_with_the_rust_ptb_tokenizer_equals_pycocoevalcap() {
     let c = corpus();
-    let actual = Cider::default()
-        .score(&c.predictions, &c.references)
-        .unwrap();
-    let expected = expected("cider");
-    let corpus_gap = (actual.corpus["cider"] - expected.corpus["cider"]).abs();
-    let worst = max_difference(&actual, &expected);
-    println!("cider (Rust PTB): corpus |difference| = {corpus_gap:e}, per-example max = {worst:e}");
-    assert!(corpus_gap <= 1e-3, "corpus CIDEr moved by {corpus_gap}");
+    assert_agrees(&Cider::default(), &c.predictions, &c.references, 1e-9);
 }

@@ -61,19 +61,15 @@ fn scan(input: &Units, end: usize, mut emit: impl FnMut(usize, String)) {
 /// The text is read as one caption of pycocoevalcap's file, followed by its newline. A few
 /// of CoreNLP's rules look past the newline into the next caption: a single letter's period
 /// before `The`, `A`, `He`, ... is split off (`Serie A.` then `The ...` gives `serie a`), and
-/// `No.`, `Fig.`, `ca.` keep theirs before a digit. Captions of one corpus tend to open alike,
-/// so the next caption is taken to begin with this one's first word. [`tokenize_captions`]
-/// reads captions in sequence, as pycocoevalcap does, and needs no such guess.
+/// `No.`, `Fig.`, `ca.` keep theirs before a digit. Here nothing follows the newline, as for
+/// the last caption of a file; [`tokenize_captions`] reads captions in sequence, as
+/// pycocoevalcap does, and gives CoreNLP's tokens for every caption.
 pub fn tokenize(text: &str) -> Vec<String> {
     let line = one_line(text);
     let mut input = Units::default();
     input.push_str(&line);
     let end = input.text.len();
     input.push_str("\n");
-    if let Some(first) = line.split_whitespace().next() {
-        input.push_str(first);
-        input.push_str(" ");
-    }
     let mut tokens = Vec::new();
     scan(&input, end, |_, token| tokens.push(token));
     tokens
@@ -339,14 +335,10 @@ mod tests {
             tokens,
             ["he met serie a", "the end", "he met serie a.", "and so"]
         );
-        // Alone, a caption is followed by one that opens like it.
+        // Alone, a caption is a file's last: nothing follows its newline.
         assert_eq!(
             tokenize_for_coco("He met Serie A.").join(" "),
-            "he met serie a"
-        );
-        assert_eq!(
-            tokenize_for_coco("Go to Serie A.").join(" "),
-            "go to serie a."
+            "he met serie a."
         );
     }
 }
