@@ -144,7 +144,8 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.digits$}"))
 }
 
-/// One Markdown table per (model, dataset): every run, each metric with its interval.
+/// One Markdown table per (model, dataset): every run, each metric's corpus score with its
+/// interval ([`crate::results::MetricSummary::corpus_interval`]).
 pub fn markdown_table(rows: &[SummaryRow]) -> String {
     let mut out = String::new();
     for ((model, dataset), members) in groups(rows) {
@@ -179,7 +180,8 @@ pub fn markdown_table(rows: &[SummaryRow]) -> String {
             for key in &keys {
                 match row.metrics.get(key) {
                     Some(m) => {
-                        let _ = write!(out, " {:.2} [{:.2}, {:.2}] |", m.corpus, m.ci_lo, m.ci_hi);
+                        let (lo, hi) = m.corpus_interval();
+                        let _ = write!(out, " {:.2} [{lo:.2}, {hi:.2}] |", m.corpus);
                     }
                     None => out.push_str(" – |"),
                 }
@@ -249,11 +251,8 @@ pub fn latex_table(rows: &[SummaryRow]) -> String {
             for key in &keys {
                 match row.metrics.get(key) {
                     Some(m) => {
-                        let _ = write!(
-                            out,
-                            " & {:.2} \\tiny[{:.2}, {:.2}]",
-                            m.corpus, m.ci_lo, m.ci_hi
-                        );
+                        let (lo, hi) = m.corpus_interval();
+                        let _ = write!(out, " & {:.2} \\tiny[{lo:.2}, {hi:.2}]", m.corpus);
                     }
                     None => out.push_str(" & --"),
                 }
@@ -302,8 +301,7 @@ fn quality_panels(rows: &[SummaryRow], retained: bool) -> Vec<LineChart> {
                     .iter()
                     .filter_map(|r| {
                         let m = r.metrics.get(metric)?;
-                        let (lo, hi) =
-                            (m.corpus - (m.mean - m.ci_lo), m.corpus + (m.ci_hi - m.mean));
+                        let (lo, hi) = m.corpus_interval();
                         Some(Point::with_band(
                             r.skip_ratio,
                             m.corpus * scale,

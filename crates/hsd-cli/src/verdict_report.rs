@@ -28,10 +28,11 @@ const RIVALS: [&str; 2] = ["skipdecode", "calm"];
 /// vanilla's own sampling error is not in it.
 fn kept(run: &MetricSummary, vanilla: &MetricSummary) -> Option<(f64, f64, f64)> {
     (vanilla.corpus != 0.0).then(|| {
+        let (lo, hi) = run.corpus_interval();
         (
             run.corpus / vanilla.corpus,
-            (run.corpus - (run.mean - run.ci_lo)) / vanilla.corpus,
-            (run.corpus + (run.ci_hi - run.mean)) / vanilla.corpus,
+            lo / vanilla.corpus,
+            hi / vanilla.corpus,
         )
     })
 }

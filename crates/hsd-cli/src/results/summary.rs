@@ -44,6 +44,18 @@ pub struct MetricSummary {
     pub p_vs_hsd: Option<f64>,
 }
 
+impl MetricSummary {
+    /// The 95% interval around the corpus score: the per-example mean's bootstrap interval,
+    /// re-centred on the corpus score. For ROUGE and METEOR the two are equal; BLEU and CIDEr-D
+    /// are corpus statistics, which the mean of sentence scores can lie far from.
+    pub fn corpus_interval(&self) -> (f64, f64) {
+        (
+            self.corpus - (self.mean - self.ci_lo),
+            self.corpus + (self.ci_hi - self.mean),
+        )
+    }
+}
+
 /// One summary row.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
