@@ -2,10 +2,11 @@
 //! projections (`Attention`) and one layer's view of the cache (`LayerStep`).
 
 use burn::module::Module;
-use burn::tensor::{Tensor, activation};
+use burn::tensor::Tensor;
 
 use crate::ModelError;
 use crate::cache::Cache;
+use crate::kernels::attention_probs;
 use crate::layers::Linear;
 use crate::rope::RopeAngles;
 use crate::weight_scope::WeightScope;
@@ -132,10 +133,16 @@ impl LayerStep<'_> {
         // Query head h reads KV head h / group: fold the group into the query axis instead of
         // repeating K and V.
         let q = q.reshape([b, kv_heads, group * t, head_dim]);
-        let scores = q.matmul(keys.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
-        let scores =
-            scores.reshape([b, kv_heads, group, t, end]) + self.bias.clone().unsqueeze_dim::<5>(1);
-        let probs = activation::softmax(scores, 4).reshape([b, kv_heads, group * t, end]);
+        let scores = q
+            .matmul(keys.swap_dims(2, 3))
+            .reshape([b, kv_heads, group, t, end]);
+        let bias = self.bias.clone().unsqueeze_dim::<5>(1);
+        let probs = attention_probs(scores, 1.0 / (head_dim as f64).sqrt(), &bias).reshape([
+            b,
+            kv_heads,
+            group * t,
+            end,
+        ]);
         probs
             .matmul(values)
             .reshape([b, heads, t, head_dim])

@@ -1,8 +1,11 @@
 //! CPU kernels the Flex backend lacks, behind one seam: [`weight_product`] computes `x W^T` for
 //! the model's linear layers and takes a kernel here when one fits, burn's matmul otherwise;
-//! [`block_weight_product`] does the same over a weight kept in its file's quantized blocks.
+//! [`block_weight_product`] does the same over a weight kept in its file's quantized blocks;
+//! [`attention_probs`] fuses attention's scale, mask and softmax.
 //! Other backends, and autodiff tensors in training, always take burn's path.
 
+#[cfg(feature = "flex")]
+mod attention_probs;
 #[cfg(all(feature = "flex", target_arch = "x86_64"))]
 mod block_fused;
 #[cfg(feature = "flex")]
@@ -12,7 +15,7 @@ mod few_rows;
 #[cfg(feature = "flex")]
 mod flex_host;
 
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, activation};
 
 use crate::weights::BlockMatrix;
 
@@ -50,4 +53,16 @@ pub(crate) fn block_weight_product(matrix: &BlockMatrix, x: &Tensor<2>) -> Optio
         let _ = (matrix, x);
         None
     }
+}
+
+/// Attention probabilities `softmax(scores * scale + bias)` over the key axis, for `scores`
+/// `[B, H, G, T, S]` and an additive `bias` `[B, 1, 1, T, S]`; on Flex in one pass over the
+/// scores, bit for bit burn's operations.
+pub(crate) fn attention_probs(scores: Tensor<5>, scale: f64, bias: &Tensor<5>) -> Tensor<5> {
+    #[cfg(feature = "flex")]
+    let scores = match attention_probs::probs(scores, scale, bias) {
+        Ok(probs) => return probs,
+        Err(scores) => scores,
+    };
+    activation::softmax(scores * scale + bias.clone(), 4)
 }
