@@ -58,6 +58,11 @@ faults: setup
 reproduce PROFILE="quick" *FLAGS: setup
     {{hsd}} reproduce experiments/main.toml --profile {{PROFILE}} {{FLAGS}}
 
+# FLAGS as for reproduce. Each manifest prints its verdict and its wall-clock minutes.
+# Run the five ablation manifests (tuned arm) afresh and compare each with its committed run.
+ablations PROFILE="quick" *FLAGS: setup
+    for manifest in kv_fill levels keep oracle layer_importance; do {{hsd}} reproduce "experiments/$manifest.toml" --profile {{PROFILE}} {{FLAGS}}; done
+
 # FLAGS: --resume continues runs from their checkpoints; --dataset NAME and --variant NAME
 # select. About 30-45 minutes per adapter on 2 cores (`paper/README.md` has the times).
 # Regenerate the LoRA adapters (adapters/<variant>/<dataset>/) and their loss curves.

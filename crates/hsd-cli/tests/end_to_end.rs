@@ -305,3 +305,86 @@ fn a_smoke_sweep_runs_resumes_after_sigkill_and_reports() {
         );
     }
 }
+
+/// `hsd run --jobs 2`: the same records and summary as one process, a `kill -9` of the parent
+/// leaves nothing running, and `--resume` with the same process count finishes the same bytes
+/// (without it, resuming refuses).
+#[test]
+fn a_sweep_in_two_processes_equals_one_and_resumes_after_sigkill() {
+    if let Some(why) = missing_inputs() {
+        eprintln!("notice: skipping the two-process test: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (single, parallel) = (dir.path().join("single"), dir.path().join("parallel"));
+    let manifest = manifest();
+    let sweep = |out: &Path, extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["run", &manifest, "--profile", "smoke", "--out"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        args.push(out.display().to_string());
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    run_ok(&as_strs(&sweep(&single, &[])));
+
+    let mut parent = hsd(&as_strs(&sweep(&parallel, &["--jobs", "2"])))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let shard_records = |i: usize| parallel.join(format!("jobs/shard-{i}-of-2/records.jsonl"));
+    let started = Instant::now();
+    while (1..=2).all(|i| std::fs::metadata(shard_records(i)).map_or(0, |m| m.len()) == 0)
+        && started.elapsed() < Duration::from_secs(120)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    assert!(
+        !parallel.join("records.jsonl").exists(),
+        "the kill came after the merge"
+    );
+    // The processes die with their parent: their folders stop growing.
+    let sizes = || -> Vec<u64> {
+        (1..=2)
+            .map(|i| std::fs::metadata(shard_records(i)).map_or(0, |m| m.len()))
+            .collect()
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let after_kill = sizes();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sizes(), after_kill, "a process outlived its parent");
+
+    let refused = hsd(&as_strs(&sweep(&parallel, &["--resume"])))
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && message.contains("--jobs 2 --resume"),
+        "{message}"
+    );
+    run_ok(&as_strs(&sweep(&parallel, &["--jobs", "2", "--resume"])));
+    assert_eq!(
+        std::fs::read_to_string(parallel.join("records.jsonl")).unwrap(),
+        std::fs::read_to_string(single.join("records.jsonl")).unwrap(),
+        "two processes wrote other records than one"
+    );
+    assert_eq!(
+        summary_without_timing(&parallel),
+        summary_without_timing(&single)
+    );
+    let meta = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap()
+    };
+    let (one, two) = (meta(&single), meta(&parallel));
+    assert_eq!(two["solved_knobs"], one["solved_knobs"]);
+    assert_eq!(two["models"], one["models"]);
+    assert_eq!(two["merged_from"].as_array().unwrap().len(), 2);
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}

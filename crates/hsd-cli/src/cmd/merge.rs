@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use super::sweep_flags::SweepSelection;
 use crate::manifest::Run;
 use crate::results::{
-    Appender, Machine, Meta, Record, Timing, git_commit, hex_sha256, recover, score_and_summarize,
-    write_atomic,
+    Appender, Machine, Meta, ModelFiles, Record, Timing, git_commit, hex_sha256, recover,
+    score_and_summarize, write_atomic,
 };
 
 #[derive(clap::Args)]
@@ -117,6 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .iter()
             .flat_map(|m| m.skipped_runs.iter().cloned())
             .collect(),
+        models: merged_models(&manifest, &shard_metas),
         merged_from: args
             .shards
             .iter()
@@ -157,7 +158,7 @@ fn consistent_shards<'a>(
             Some("backend")
         } else if meta.weights != first.weights {
             Some("weights")
-        } else if meta.models != first.models {
+        } else if !same_files(&meta.models, &first.models) {
             Some("model files")
         } else {
             None
@@ -171,4 +172,41 @@ fn consistent_shards<'a>(
         }
     }
     Ok(first)
+}
+
+/// Whether two shards read the same bytes wherever they read the same file for the same model
+/// (shards split by dataset load different adapters, never different versions of one file).
+fn same_files(a: &[ModelFiles], b: &[ModelFiles]) -> bool {
+    let digests = |models: &[ModelFiles]| -> BTreeMap<(String, String), String> {
+        models
+            .iter()
+            .flat_map(|m| {
+                m.files
+                    .iter()
+                    .map(|f| ((m.name.clone(), f.path.clone()), f.sha256.clone()))
+            })
+            .collect()
+    };
+    let (a, b) = (digests(a), digests(b));
+    a.iter()
+        .all(|(file, sha)| b.get(file).is_none_or(|other| other == sha))
+}
+
+/// Every model the shards loaded, once, in the manifest's model order and then the order the
+/// shards list them.
+fn merged_models(manifest: &crate::manifest::Manifest, metas: &[Meta]) -> Vec<ModelFiles> {
+    let mut models: Vec<ModelFiles> = Vec::new();
+    for model in metas.iter().flat_map(|m| &m.models) {
+        if !models.contains(model) {
+            models.push(model.clone());
+        }
+    }
+    models.sort_by_key(|m| {
+        manifest
+            .models
+            .iter()
+            .position(|block| block.name == m.name)
+            .unwrap_or(usize::MAX)
+    });
+    models
 }

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod check;
 pub mod finetune;
 pub mod generate;
+pub mod jobs;
 pub mod logits;
 pub mod merge;
 pub mod plan;

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use super::jobs::{ShardBy, default_processes, earlier_processes};
 use super::sweep_flags::{ModelFlags, SweepSelection};
+use crate::manifest::ModelSpecs;
 use crate::results::{Meta, compare_records, hex_sha256};
 
 /// The files of a results folder that `--adopt` copies.
@@ -42,6 +44,10 @@ pub struct Args {
     /// is none) and regenerate its tables and figures.
     #[arg(long)]
     pub adopt: bool,
+    /// Decode in N processes at once (see `hsd run --jobs`); by default one per core, at most
+    /// one per model-and-dataset group, and with `--resume` as many as the run being continued.
+    #[arg(long)]
+    pub jobs: Option<usize>,
     #[command(flatten)]
     pub model_flags: ModelFlags,
 }
@@ -73,20 +79,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .with_context(|| format!("clearing {}", path.display()))?;
             }
         }
+        let jobs = out.join("jobs");
+        if jobs.exists() {
+            std::fs::remove_dir_all(&jobs)
+                .with_context(|| format!("clearing {}", jobs.display()))?;
+        }
     }
+    let jobs = match args.jobs {
+        Some(jobs) => jobs,
+        None if args.resume => earlier_processes(&out).unwrap_or(1),
+        None => {
+            let specs = ModelSpecs::from_flags(&args.model_flags.models)?;
+            default_processes(&expansion, &super::run::decodes_here(&manifest, &specs))
+        }
+    };
     eprintln!(
-        "reproducing {} (profile {}) into {}",
+        "reproducing {} (profile {}) into {} with {jobs} process(es)",
         manifest.path.display(),
         args.sweep.profile,
         out.display()
     );
+    let started = std::time::Instant::now();
     super::run::run(super::run::Args {
         sweep: args.sweep.clone(),
         shard: None,
+        shard_by: ShardBy::Runs,
+        jobs,
         resume: args.resume,
         out: Some(out.clone()),
         model_flags: args.model_flags.clone(),
     })?;
+    println!(
+        "{}: decoded and scored in {:.1} minutes of wall clock with {jobs} process(es)",
+        out.display(),
+        started.elapsed().as_secs_f64() / 60.0
+    );
 
     let Some(committed) = committed else {
         println!(

@@ -13,15 +13,21 @@ use std::process::Command;
 
 use anyhow::{Context, bail, ensure};
 
+use super::jobs::ShardBy;
 use crate::manifest::Manifest;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The manifest (`experiments/*.toml`).
     pub manifest: PathBuf,
-    /// Number of array tasks: task i runs runs i, i+N, i+2N, ... of the expanded list.
+    /// Number of array tasks: task i runs shard i of N, as `--shard-by` divides the sweep.
     #[arg(long)]
     pub shards: usize,
+    /// `runs` (task i runs runs i, i+N, i+2N, ...) or `datasets` (whole model-and-dataset
+    /// groups, balanced by estimated cost: no batch is prefilled twice, at most one task per
+    /// group), as for `hsd run --shard-by`.
+    #[arg(long, value_enum, default_value_t)]
+    pub shard_by: ShardBy,
     /// `smoke`, `quick` or `full`, as for `hsd run`.
     #[arg(long, default_value = "quick")]
     pub profile: String,
@@ -80,6 +86,7 @@ struct Plan {
     /// Runs in the expanded list.
     runs: usize,
     shards: usize,
+    shard_by: ShardBy,
     workdir: PathBuf,
     hsd: PathBuf,
     out: PathBuf,
@@ -102,6 +109,14 @@ impl Plan {
 
     fn merge_path(&self) -> PathBuf {
         self.scripts.join("merge.sbatch")
+    }
+
+    /// ` --shard-by datasets` when the sweep is divided by groups; empty by runs.
+    fn division_flag(&self) -> &'static str {
+        match self.shard_by {
+            ShardBy::Runs => "",
+            ShardBy::Datasets => " --shard-by datasets",
+        }
     }
 
     /// `--profile P [--limit L]`, shell-quoted.
@@ -127,12 +142,14 @@ impl Plan {
             .limit
             .map_or_else(|| "the profile's".into(), |l| l.to_string());
         let _ = writeln!(s, "# Limit:      {limit}");
+        let division = match self.shard_by {
+            ShardBy::Runs => format!("task i runs runs i, i+{n}, i+2*{n}, ...", n = self.shards),
+            ShardBy::Datasets => "task i runs whole model-and-dataset groups".to_owned(),
+        };
         let _ = writeln!(
             s,
-            "# Shards:     {} over {} runs (task i runs runs i, i+{n}, i+2*{n}, ...)",
-            self.shards,
-            self.runs,
-            n = self.shards
+            "# Shards:     {} over {} runs ({division})",
+            self.shards, self.runs
         );
         let _ = writeln!(s, "# Results:    {}", self.out.display());
         let _ = writeln!(s, "# Workdir:    {}", self.workdir.display());
@@ -181,10 +198,11 @@ impl Plan {
         ));
         let _ = writeln!(
             s,
-            "# Task i runs: {} run {} {} --shard i/{n} --out {} --resume",
+            "# Task i runs: {} run {} {} --shard i/{n}{} --out {} --resume",
             self.hsd.display(),
             self.manifest.display(),
             self.selection(),
+            self.division_flag(),
             self.out.join(format!("shard-i-of-{n}")).display()
         );
         s.push_str(
@@ -220,10 +238,11 @@ impl Plan {
         );
         let _ = writeln!(
             s,
-            "exec {} run {} {} \\\n    --shard \"$i/{n}\" --out {}\"/shard-$i-of-{n}\" --resume",
+            "exec {} run {} {} \\\n    --shard \"$i/{n}\"{} --out {}\"/shard-$i-of-{n}\" --resume",
             quote_path(&self.hsd),
             quote_path(&self.manifest),
             self.selection(),
+            self.division_flag(),
             quote_path(&self.out),
         );
         s
@@ -349,6 +368,25 @@ fn make_plan(args: &Args, workdir: &Path, generated_by: String) -> anyhow::Resul
         .with_context(|| format!("--profile {}", args.profile))?;
     let runs = expansion.runs.len();
     ensure!(args.shards >= 1, "--shards 0: expected at least 1");
+    // The groups that decode with the variables the scripts export (an optional model
+    // without a spec, or without its adapter, holds no work).
+    let specs = crate::manifest::ModelSpecs::from_flags(&[])?;
+    let decodes = super::run::decodes_here(&manifest, &specs);
+    let groups: std::collections::BTreeSet<(&str, usize)> = expansion
+        .runs
+        .iter()
+        .filter(|run| decodes(run))
+        .map(|run| (run.model.as_str(), run.dataset_index))
+        .collect();
+    ensure!(
+        args.shard_by == ShardBy::Runs || args.shards <= groups.len(),
+        "--shards {} --shard-by datasets: {} at profile {} holds {} model-and-dataset groups, so some shards would hold none (choose --shards at most {})",
+        args.shards,
+        args.manifest.display(),
+        expansion.profile,
+        groups.len(),
+        groups.len()
+    );
     ensure!(
         args.shards <= runs,
         "--shards {}: {} at profile {} expands to {runs} runs, so some shards would hold none \
@@ -444,6 +482,7 @@ fn make_plan(args: &Args, workdir: &Path, generated_by: String) -> anyhow::Resul
         limit: args.limit,
         runs,
         shards: args.shards,
+        shard_by: args.shard_by,
         workdir: workdir.to_owned(),
         hsd,
         out,
@@ -531,6 +570,7 @@ mod tests {
             limit: None,
             runs: 30,
             shards,
+            shard_by: ShardBy::Runs,
             workdir: "/repo".into(),
             hsd: "/opt/hsd/bin/hsd".into(),
             out: "/scratch/my results/main".into(),
@@ -552,6 +592,7 @@ mod tests {
         Args {
             manifest: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(manifest),
             shards,
+            shard_by: ShardBy::Runs,
             profile: profile.into(),
             limit: None,
             partition: None,
@@ -665,6 +706,26 @@ mod tests {
         assert_eq!(parse_job_id("4242;cluster\n").unwrap(), "4242");
         assert!(parse_job_id("sbatch: error: oops").is_err());
         assert!(parse_job_id("").is_err());
+    }
+
+    #[test]
+    fn tasks_can_take_whole_dataset_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two models on one dataset: two groups.
+        let mut by_datasets = args("tests/fixtures/smoke.toml", "smoke", 2);
+        by_datasets.shard_by = ShardBy::Datasets;
+        let plan = make_plan(&by_datasets, dir.path(), String::new()).unwrap();
+        let script = plan.array_script();
+        assert!(
+            script.contains("--shard \"$i/2\" --shard-by datasets --out"),
+            "{script}"
+        );
+        assert!(script.contains("task i runs whole model-and-dataset groups"));
+        by_datasets.shards = 3;
+        let err = make_plan(&by_datasets, dir.path(), String::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds 2 model-and-dataset groups"), "{err}");
     }
 
     #[test]
