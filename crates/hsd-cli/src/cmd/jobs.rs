@@ -143,7 +143,11 @@ impl Jobs<'_> {
         let threads = (cores / n).max(1);
         eprintln!(
             "decoding {} runs in {n} processes of {threads} thread(s) each; their logs are in {}",
-            self.expansion.runs.len(),
+            self.expansion
+                .runs
+                .iter()
+                .filter(|run| (self.decodes)(run))
+                .count(),
             self.out.join("jobs").display()
         );
         let progress = MultiProgress::new();
