@@ -53,7 +53,8 @@ faults: setup
     scripts/fault-disk-full.sh "${CARGO_TARGET_DIR:-target}/release/hsd"
 
 # FLAGS: --resume continues an interrupted reproduction; --adopt replaces the committed run
-# with the fresh one and regenerates its tables and figures.
+# with the fresh one and regenerates its tables and figures; --jobs N sets the processes
+# (default one per core; 44 minutes for quick on 2 cores).
 # Run the main sweep at PROFILE afresh (target/reproduce/) and compare with the committed run.
 reproduce PROFILE="quick" *FLAGS: setup
     {{hsd}} reproduce experiments/main.toml --profile {{PROFILE}} {{FLAGS}}

@@ -765,8 +765,8 @@ mod tests {
         assert!((account.amdahl_speedup(1.0) - 1.0 / head).abs() < 1e-9);
     }
 
-    /// The real model, when `models/` has it: a short run does the fixed work and reports a
-    /// speed-up for a strategy that skips layers.
+    /// The real model and the CNN/DM prompts, when `models/` and the shared data have them: a
+    /// short run does the fixed work and reports a speed-up for a strategy that skips layers.
     #[test]
     fn a_short_bench_of_the_real_model_reports_a_skip() {
         let models = std::env::var_os("HSD_MODELS").map_or_else(
@@ -778,6 +778,10 @@ mod tests {
             eprintln!("skipped: {} is absent", file.display());
             return;
         };
+        if let Err(why) = hsd_data::data_root() {
+            eprintln!("skipped: {why}");
+            return;
+        }
         let args = Args {
             model: "smollm2-135m".into(),
             backend: Backend::Flex,
