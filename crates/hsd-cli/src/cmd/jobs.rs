@@ -393,7 +393,7 @@ pub fn default_processes(expansion: &Expansion, decodes: Decodes<'_>) -> usize {
 }
 
 /// The (model, dataset) groups of `expansion` with a run that decodes.
-fn decoding_groups(expansion: &Expansion, decodes: Decodes<'_>) -> usize {
+pub fn decoding_groups(expansion: &Expansion, decodes: Decodes<'_>) -> usize {
     expansion
         .runs
         .iter()

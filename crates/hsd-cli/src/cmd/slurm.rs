@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail, ensure};
 
-use super::jobs::ShardBy;
+use super::jobs::{ShardBy, decoding_groups};
 use crate::manifest::Manifest;
 
 #[derive(clap::Args)]
@@ -371,21 +371,15 @@ fn make_plan(args: &Args, workdir: &Path, generated_by: String) -> anyhow::Resul
     // The groups that decode with the variables the scripts export (an optional model
     // without a spec, or without its adapter, holds no work).
     let specs = crate::manifest::ModelSpecs::from_flags(&[])?;
-    let decodes = super::run::decodes_here(&manifest, &specs);
-    let groups: std::collections::BTreeSet<(&str, usize)> = expansion
-        .runs
-        .iter()
-        .filter(|run| decodes(run))
-        .map(|run| (run.model.as_str(), run.dataset_index))
-        .collect();
+    let groups = decoding_groups(&expansion, &super::run::decodes_here(&manifest, &specs));
     ensure!(
-        args.shard_by == ShardBy::Runs || args.shards <= groups.len(),
+        args.shard_by == ShardBy::Runs || args.shards <= groups,
         "--shards {} --shard-by datasets: {} at profile {} holds {} model-and-dataset groups, so some shards would hold none (choose --shards at most {})",
         args.shards,
         args.manifest.display(),
         expansion.profile,
-        groups.len(),
-        groups.len()
+        groups,
+        groups
     );
     ensure!(
         args.shards <= runs,
