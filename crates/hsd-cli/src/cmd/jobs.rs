@@ -123,7 +123,7 @@ pub struct Jobs<'a> {
 impl Jobs<'_> {
     /// Where process i of n (1-based) writes.
     pub fn shard_folder(out: &Path, i: usize, n: usize) -> PathBuf {
-        out.join("jobs").join(format!("shard-{i}-of-{n}"))
+        out.join("jobs").join(shard_folder_name(i, n))
     }
 
     /// Runs the processes to the end and merges their folders into `out`.
@@ -192,16 +192,8 @@ impl Jobs<'_> {
 
     /// Refuses to mix process counts or a one-process run's records with these processes.
     fn check_folder(&self) -> anyhow::Result<()> {
-        let n = self.processes;
         let jobs = self.out.join("jobs");
-        let earlier: Vec<String> = match std::fs::read_dir(&jobs) {
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(_) => Vec::new(),
-        };
+        let earlier = earlier_shard_folders(self.out);
         if !self.resume {
             if !earlier.is_empty() {
                 bail!(
@@ -211,8 +203,10 @@ impl Jobs<'_> {
             }
             return Ok(());
         }
-        let suffix = format!("-of-{n}");
-        if let Some(other) = earlier.iter().find(|name| !name.ends_with(&suffix)) {
+        if let Some((other, _)) = earlier
+            .iter()
+            .find(|(_, processes)| *processes != Some(self.processes))
+        {
             bail!(
                 "{}: the run being resumed used another number of processes ({other}); resume it with that --jobs",
                 jobs.display()
@@ -403,20 +397,38 @@ pub fn decoding_groups(expansion: &Expansion, decodes: Decodes<'_>) -> usize {
         .len()
 }
 
+/// The folder of shard `i` of `n` (1-based) among its sweep's shards: `shard-i-of-n`. `i` may
+/// be a placeholder, as in a job script's comment.
+pub fn shard_folder_name(i: impl std::fmt::Display, n: usize) -> String {
+    format!("shard-{i}-of-{n}")
+}
+
+/// The folders under `out/jobs` of an earlier run in processes, by name, with the process
+/// count a [`shard_folder_name`] gives (`None` for any other name).
+fn earlier_shard_folders(out: &Path) -> Vec<(String, Option<usize>)> {
+    let Ok(entries) = std::fs::read_dir(out.join("jobs")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let processes = name
+                .strip_prefix("shard-")
+                .and_then(|rest| rest.split_once("-of-"))
+                .and_then(|(_, n)| n.parse::<usize>().ok());
+            (name, processes)
+        })
+        .collect()
+}
+
 /// How many processes wrote the interrupted run in `out`, by its `jobs/shard-i-of-n` folders;
 /// `None` when none did.
 pub fn earlier_processes(out: &Path) -> Option<usize> {
-    std::fs::read_dir(out.join("jobs"))
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("shard-")?
-                .split_once("-of-")?
-                .1
-                .parse::<usize>()
-                .ok()
-        })
+    earlier_shard_folders(out)
+        .into_iter()
+        .filter_map(|(_, processes)| processes)
         .max()
 }
 

@@ -20,7 +20,7 @@ use crate::results::{
 };
 use crate::sweep::{Outputs, Sweep};
 
-use super::jobs::{Jobs, ShardBy, earlier_processes, runs_of_shard};
+use super::jobs::{Jobs, ShardBy, earlier_processes, runs_of_shard, shard_folder_name};
 use super::sweep_flags::{ModelFlags, SweepSelection};
 
 #[derive(clap::Args)]
@@ -70,7 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let out = args.out.clone().unwrap_or_else(|| {
         let base = PathBuf::from("results").join(&manifest.name);
         match shard {
-            Some((i, n)) => base.join(format!("shard-{i}-of-{n}")),
+            Some((i, n)) => base.join(shard_folder_name(i, n)),
             None => base,
         }
     });

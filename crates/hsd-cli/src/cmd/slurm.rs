@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail, ensure};
 
-use super::jobs::{ShardBy, decoding_groups};
+use super::jobs::{ShardBy, decoding_groups, shard_folder_name};
 use crate::manifest::Manifest;
 
 #[derive(clap::Args)]
@@ -100,7 +100,7 @@ struct Plan {
 
 impl Plan {
     fn shard_dir(&self, i: usize) -> PathBuf {
-        self.out.join(format!("shard-{i}-of-{}", self.shards))
+        self.out.join(shard_folder_name(i, self.shards))
     }
 
     fn array_path(&self) -> PathBuf {
@@ -203,7 +203,7 @@ impl Plan {
             self.manifest.display(),
             self.selection(),
             self.division_flag(),
-            self.out.join(format!("shard-i-of-{n}")).display()
+            self.out.join(shard_folder_name("i", n)).display()
         );
         s.push_str(
             "# A failed task resumes where it stopped: `sbatch --array=i THIS_SCRIPT`, or by hand:\n\
@@ -238,12 +238,13 @@ impl Plan {
         );
         let _ = writeln!(
             s,
-            "exec {} run {} {} \\\n    --shard \"$i/{n}\"{} --out {}\"/shard-$i-of-{n}\" --resume",
+            "exec {} run {} {} \\\n    --shard \"$i/{n}\"{} --out {}\"/{}\" --resume",
             quote_path(&self.hsd),
             quote_path(&self.manifest),
             self.selection(),
             self.division_flag(),
             quote_path(&self.out),
+            shard_folder_name("$i", n),
         );
         s
     }
