@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 
 use crate::ModelError;
 use crate::cache::Cache;
-use crate::kernels::attention_probs;
+use crate::kernels::{attention_probs, fused_cache_attention};
 use crate::layers::Linear;
 use crate::rope::RopeAngles;
 use crate::weight_scope::WeightScope;
@@ -96,6 +96,20 @@ impl Attention {
     }
 }
 
+/// How a pass of a few query rows (a decode step, a verify or draft pass) attends over the
+/// cache. Longer passes (prefill) always take burn's products.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) enum CacheAttention {
+    /// burn's batched products around the fused probabilities: the reference, bit for bit
+    /// what every `f32` result was made with.
+    #[default]
+    Reference,
+    /// One pass per query head over its keys and values, heads in parallel, on Flex
+    /// ([`crate::kernels::fused_cache_attention`]): the sums run in another order, so this is
+    /// what the file's own blocks ([`crate::WeightMode::Native`]) decode with, never `f32`.
+    Fused,
+}
+
 /// One layer's view of the cache during a forward pass over the slots `start..start + T`.
 pub(crate) struct LayerStep<'a> {
     pub(crate) cache: &'a mut Cache,
@@ -105,6 +119,7 @@ pub(crate) struct LayerStep<'a> {
     pub(crate) bias: &'a Tensor<4>,
     /// The pass's rotary angles; `None` for learned positions (GPT-2).
     pub(crate) rope: Option<&'a RopeAngles>,
+    pub(crate) attention: CacheAttention,
 }
 
 impl LayerStep<'_> {
@@ -128,6 +143,17 @@ impl LayerStep<'_> {
         self.write(k, v);
         let end = self.start + t;
         let (keys, values) = self.cache.keys_values(self.layer, end);
+        if self.attention == CacheAttention::Fused
+            && let Some(out) = fused_cache_attention(
+                &q,
+                &keys,
+                &values,
+                self.bias,
+                1.0 / (head_dim as f32).sqrt(),
+            )
+        {
+            return out;
+        }
         let kv_heads = keys.dims()[1];
         let group = heads / kv_heads;
         // Query head h reads KV head h / group: fold the group into the query axis instead of

@@ -6,12 +6,13 @@ use hsd_skip::{LayerPlan, ModelShapes, StepContext, StepTrace, Strategy};
 
 use crate::ModelError;
 use crate::arch::Architecture;
+use crate::attention::CacheAttention;
 use crate::cache::Cache;
 use crate::gpt2::Gpt2;
 use crate::llama::Llama;
 use crate::phi::Phi;
 use crate::readback::read_f32;
-use crate::stack::{PassPlans, Steering, run_stack};
+use crate::stack::{PassPlans, Stack, Steering, run_stack};
 
 /// The architectures a [`Decoder`] can hold.
 #[derive(Debug)]
@@ -112,11 +113,16 @@ impl Logits {
 pub struct Decoder {
     pub(crate) model: Model,
     pub(crate) device: Device,
+    attention: CacheAttention,
 }
 
 impl Decoder {
-    pub(crate) fn new(model: Model, device: Device) -> Self {
-        Self { model, device }
+    pub(crate) fn new(model: Model, device: Device, attention: CacheAttention) -> Self {
+        Self {
+            model,
+            device,
+            attention,
+        }
     }
 
     pub fn shapes(&self) -> ModelShapes {
@@ -364,7 +370,10 @@ impl Decoder {
                 "token id {id} is outside the vocabulary of {vocab}"
             )));
         }
-        with_arch!(&self.model, arch => run_stack(arch, &self.device, ids, cache, plans, steering, skips))
+        with_arch!(&self.model, arch => {
+            let stack = Stack { arch, device: &self.device, attention: self.attention };
+            run_stack(stack, ids, cache, plans, steering, skips)
+        })
     }
 }
 

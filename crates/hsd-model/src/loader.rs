@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::attention::CacheAttention;
 use crate::chat::{ChatTemplate, template_source_of_hf_dir};
 use crate::decoder::{Decoder, Model};
 use crate::gpt2::{Gpt2, Gpt2Config};
@@ -55,6 +56,8 @@ pub enum WeightMode {
     /// Also in the file's own quantized blocks (GGUF), which decode passes of up to 16 rows
     /// read on Flex: about 6x fewer bytes a token for Q4_1. Prefill and other backends multiply
     /// by the `f32` copy, which holds the same values; files without blocks load as `f32`.
+    /// Those passes also attend over the cache in one fused pass per head on Flex, whose sums
+    /// run in another order than the `f32` reference's.
     Native,
 }
 
@@ -204,7 +207,7 @@ pub fn load_model_with(
             })
             .collect();
         files.sort();
-        let decoder = Decoder::new(model, device);
+        let decoder = Decoder::new(model, device, CacheAttention::Reference);
         let shapes = decoder.shapes();
         Ok(LoadedModel {
             decoder,
@@ -235,7 +238,11 @@ pub fn load_model_with(
         };
         let (model, architecture) = build(&config, &path.display().to_string(), source, &device)?;
         let tokenizer = gguf.tokenizer()?;
-        let decoder = Decoder::new(model, device);
+        let attention = match weights {
+            WeightMode::F32 => CacheAttention::Reference,
+            WeightMode::Native => CacheAttention::Fused,
+        };
+        let decoder = Decoder::new(model, device, attention);
         let shapes = decoder.shapes();
         Ok(LoadedModel {
             decoder,

@@ -8,7 +8,7 @@ use hsd_skip::{
 
 use crate::ModelError;
 use crate::arch::{Architecture, Block};
-use crate::attention::LayerStep;
+use crate::attention::{CacheAttention, LayerStep};
 use crate::cache::Cache;
 use crate::readback::read_f32;
 
@@ -16,6 +16,14 @@ use crate::readback::read_f32;
 pub(crate) struct Steering<'a> {
     pub(crate) strategy: &'a mut dyn Strategy,
     pub(crate) cx: &'a StepContext,
+}
+
+/// The model a pass runs through: its layers, their device, and how its short passes attend
+/// over the cache.
+pub(crate) struct Stack<'a, A> {
+    pub(crate) arch: &'a A,
+    pub(crate) device: &'a Device,
+    pub(crate) attention: CacheAttention,
 }
 
 /// The layer plans of one pass.
@@ -56,14 +64,18 @@ impl Work {
 /// skips the layer) keeps those tokens' hidden states through layers that run; so does a
 /// position whose own plan skips a layer that another position runs.
 pub(crate) fn run_stack<A: Architecture>(
-    arch: &A,
-    device: &Device,
+    stack: Stack<'_, A>,
     ids: &[u32],
     cache: &mut Cache,
     plans: PassPlans<'_>,
     mut steering: Option<Steering<'_>>,
     skips: Option<&[Tensor<3, Bool>]>,
 ) -> Result<(Tensor<3>, StepTrace), ModelError> {
+    let Stack {
+        arch,
+        device,
+        attention,
+    } = stack;
     let batch = cache.batch();
     let count = ids.len() / batch;
     let start = cache.len();
@@ -135,6 +147,7 @@ pub(crate) fn run_stack<A: Architecture>(
             start,
             bias,
             rope: angles.as_ref(),
+            attention,
         };
         if spans.iter().all(|&(_, _, work)| work != Work::Run) {
             block.fill_kv(h.clone(), &mut step);

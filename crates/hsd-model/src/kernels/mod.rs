@@ -11,6 +11,8 @@ mod block_fused;
 #[cfg(feature = "flex")]
 mod block_rows;
 #[cfg(feature = "flex")]
+mod cache_attention;
+#[cfg(feature = "flex")]
 mod few_rows;
 #[cfg(feature = "flex")]
 mod flex_host;
@@ -51,6 +53,28 @@ pub(crate) fn block_weight_product(matrix: &BlockMatrix, x: &Tensor<2>) -> Optio
     #[cfg(not(feature = "flex"))]
     {
         let _ = (matrix, x);
+        None
+    }
+}
+
+/// `softmax(q K^T * scale + bias) V` as `[B, T, H * D]` for a pass's query rows `q`
+/// (`[B, H, T, D]`) over the cache's `keys` and `values` (`[B, KV, S, D]`) with the additive
+/// `bias` (`[B, 1, T, S]`), fused on Flex; `None` where no kernel takes the tensors, for burn's
+/// path. Its sums run in another order than burn's.
+pub(crate) fn fused_cache_attention(
+    q: &Tensor<4>,
+    keys: &Tensor<4>,
+    values: &Tensor<4>,
+    bias: &Tensor<4>,
+    scale: f32,
+) -> Option<Tensor<3>> {
+    #[cfg(feature = "flex")]
+    {
+        cache_attention::attend(q, keys, values, bias, scale)
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (q, keys, values, bias, scale);
         None
     }
 }
