@@ -109,13 +109,12 @@ struct CacheRows {
     /// Storage offsets of one step along B, KV and S.
     strides: [usize; 3],
     start: usize,
-    slots: usize,
     dim: usize,
 }
 
 impl CacheRows {
     fn new(x: &Tensor<4>) -> Option<Self> {
-        let [_, _, slots, dim] = x.dims();
+        let dim = x.dims()[3];
         let tensor = x.clone().try_into_primitive::<Flex>().ok()?;
         if tensor.dtype() != DType::F32 {
             return None;
@@ -141,7 +140,6 @@ impl CacheRows {
         Some(Self {
             strides: [strides[0], strides[1], strides[2]],
             start,
-            slots,
             dim,
             tensor,
         })
@@ -153,7 +151,6 @@ impl CacheRows {
             storage: self.tensor.storage::<f32>(),
             first: self.start + row * self.strides[0] + kv_head * self.strides[1],
             slot_stride: self.strides[2],
-            slots: self.slots,
             dim: self.dim,
         }
     }
@@ -165,7 +162,6 @@ struct HeadRows<'a> {
     storage: &'a [f32],
     first: usize,
     slot_stride: usize,
-    slots: usize,
     dim: usize,
 }
 
@@ -197,7 +193,6 @@ impl WithSimd for HeadPass<'_> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
         let (s, d) = (self.keys_len, self.dim);
-        debug_assert_eq!(self.keys.slots, s);
         let mut weights = vec![0.0f32; s];
         for ((q, bias), out) in self
             .q
