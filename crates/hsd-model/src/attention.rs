@@ -143,14 +143,9 @@ impl LayerStep<'_> {
         self.write(k, v);
         let end = self.start + t;
         let (keys, values) = self.cache.keys_values(self.layer, end);
+        let scale = 1.0 / (head_dim as f64).sqrt();
         if self.attention == CacheAttention::Fused
-            && let Some(out) = fused_cache_attention(
-                &q,
-                &keys,
-                &values,
-                self.bias,
-                1.0 / (head_dim as f32).sqrt(),
-            )
+            && let Some(out) = fused_cache_attention(&q, &keys, &values, self.bias, scale as f32)
         {
             return out;
         }
@@ -163,12 +158,7 @@ impl LayerStep<'_> {
             .matmul(keys.swap_dims(2, 3))
             .reshape([b, kv_heads, group, t, end]);
         let bias = self.bias.clone().unsqueeze_dim::<5>(1);
-        let probs = attention_probs(scores, 1.0 / (head_dim as f64).sqrt(), &bias).reshape([
-            b,
-            kv_heads,
-            group * t,
-            end,
-        ]);
+        let probs = attention_probs(scores, scale, &bias).reshape([b, kv_heads, group * t, end]);
         probs
             .matmul(values)
             .reshape([b, heads, t, head_dim])

@@ -71,7 +71,7 @@ pub(super) fn probs(
 }
 
 /// One row in place, with burn-flex's f32 operations in its order.
-fn softmax_row(row: &mut [f32], scale: f32, bias: &[f32]) {
+pub(super) fn softmax_row(row: &mut [f32], scale: f32, bias: &[f32]) {
     let mut max = f32::NEG_INFINITY;
     for (x, &b) in row.iter_mut().zip(bias) {
         *x = *x * scale + b;

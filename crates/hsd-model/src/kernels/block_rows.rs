@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
 use super::block_fused;
-use super::flex_host::{flex_tensor, host_rows, rows_first};
+use super::flex_host::{flex_tensor, host_f32, rows_first};
 
 /// The instruction set of the fused kernels, where the target has them.
 #[cfg(target_arch = "x86_64")]
@@ -41,7 +41,7 @@ pub(crate) fn product(matrix: &BlockMatrix, x: &Tensor<2>) -> Option<Tensor<2>> 
     if inner != x_inner || !BLOCK_ROWS.contains(&rows) {
         return None;
     }
-    let x_host = host_rows(x)?;
+    let x_host = host_f32(x)?;
     let y = block_rows_product(matrix, &x_host, rows);
     Some(flex_tensor(y, rows, out))
 }

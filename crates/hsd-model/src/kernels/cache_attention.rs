@@ -10,12 +10,13 @@
 //! `gemm`'s, so the result differs from burn's in the last bits: only decoders that read the
 //! file's quantized blocks take this path (`CacheAttention::Fused`); `f32` stays the reference.
 
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use burn_flex::{Flex, FlexTensor};
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
-use super::flex_host::is_plain_f32;
+use super::attention_probs::softmax_row;
+use super::flex_host::{flex_tensor, host_f32};
 
 /// The most query rows a pass the kernel takes may have, as for the block kernels: decode
 /// steps and verify passes. Longer passes (prefill) are compute-bound, where gemm's blocking
@@ -25,9 +26,6 @@ const MAX_QUERY_ROWS: usize = 16;
 /// A bias at or below this masks its key: the cache's masked score is -1e9, whose exponential
 /// is 0.0 next to any unmasked key.
 const MASKED_BELOW: f32 = -1e8;
-
-/// Below this, `expf` underflows to 0.0.
-const EXP_IS_ZERO_BELOW: f32 = -104.0;
 
 /// `softmax(q K^T * scale + bias) V` for `q` `[B, H, T, D]`, `keys` and `values` `[B, KV, S, D]`
 /// (query head `h` reads KV head `h / (H / KV)`) and an additive `bias` `[B, 1, T, S]`, as
@@ -85,21 +83,7 @@ pub(crate) fn attend(
             out[((row * t + step) * heads + head) * d..][..d].copy_from_slice(values);
         }
     }
-    let out = FlexTensor::from_data(TensorData::new(out, [b, t, heads * d]));
-    Some(Tensor::from_primitive::<Flex>(out))
-}
-
-/// `x` as row-major host `f32`, copied out of any layout; `None` off Flex f32.
-fn host_f32<const D: usize>(x: &Tensor<D>) -> Option<Vec<f32>> {
-    let flex = x.clone().try_into_primitive::<Flex>().ok()?;
-    if flex.dtype() != DType::F32 {
-        return None;
-    }
-    if is_plain_f32(&flex) {
-        let len = flex.layout().num_elements();
-        return Some(flex.storage::<f32>()[..len].to_vec());
-    }
-    flex.into_data().try_into_vec::<f32>().ok()
+    Some(flex_tensor(out, b * t, heads * d).reshape([b, t, heads * d]))
 }
 
 /// The cache's `[B, KV, S, D]` keys or values read in place: each slot's `D` values are
@@ -193,33 +177,26 @@ impl WithSimd for HeadPass<'_> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
         let (s, d) = (self.keys_len, self.dim);
-        let mut weights = vec![0.0f32; s];
+        let mut scores = vec![0.0f32; s];
         for ((q, bias), out) in self
             .q
             .chunks_exact(d)
             .zip(self.bias.chunks_exact(s))
             .zip(self.out.chunks_exact_mut(d))
         {
-            let mut max = f32::NEG_INFINITY;
-            for (j, (weight, &bias)) in weights.iter_mut().zip(bias).enumerate() {
-                *weight = if bias <= MASKED_BELOW {
-                    bias
+            // A masked key's score stays 0, so its weight is its bias; it costs no product.
+            for (j, (score, &bias)) in scores.iter_mut().zip(bias).enumerate() {
+                *score = if bias <= MASKED_BELOW {
+                    0.0
                 } else {
-                    dot(simd, q, self.keys.slot(j)) * self.scale + bias
+                    dot(simd, q, self.keys.slot(j))
                 };
-                max = max.max(*weight);
             }
-            let mut sum = 0.0f32;
-            for weight in weights.iter_mut() {
-                let x = *weight - max;
-                *weight = if x < EXP_IS_ZERO_BELOW { 0.0 } else { x.exp() };
-                sum += *weight;
-            }
-            let inverse = 1.0 / sum;
+            softmax_row(&mut scores, self.scale, bias);
             out.fill(0.0);
-            for (j, &weight) in weights.iter().enumerate() {
+            for (j, &weight) in scores.iter().enumerate() {
                 if weight != 0.0 {
-                    add_scaled(simd, weight * inverse, self.values.slot(j), out);
+                    add_scaled(simd, weight, self.values.slot(j), out);
                 }
             }
         }
@@ -262,7 +239,7 @@ fn add_scaled<S: Simd>(simd: S, w: f32, v: &[f32], out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Device, activation};
+    use burn::tensor::{Device, TensorData, activation};
 
     fn values(len: usize, seed: u32) -> Vec<f32> {
         (0..len)

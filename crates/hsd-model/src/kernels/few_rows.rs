@@ -12,7 +12,7 @@ use burn_flex::Flex;
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
-use super::flex_host::{flex_tensor, host_rows, is_plain_f32, rows_first};
+use super::flex_host::{flex_tensor, host_f32, is_plain_f32, rows_first};
 
 /// The row counts this kernel takes.
 pub(crate) const FEW_ROWS: RangeInclusive<usize> = 2..=16;
@@ -35,7 +35,7 @@ pub(crate) fn product(weight: &Tensor<2>, x: &Tensor<2>) -> Option<Tensor<2>> {
     if !is_plain_f32(&w) {
         return None;
     }
-    let x_host = host_rows(x)?;
+    let x_host = host_f32(x)?;
     let w_host = &w.storage::<f32>()[..out * inner];
     let y = few_rows_product(w_host, &x_host, out, inner, rows);
     Some(flex_tensor(y, rows, out))

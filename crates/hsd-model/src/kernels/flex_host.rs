@@ -11,13 +11,13 @@ pub(super) fn is_plain_f32(t: &FlexTensor) -> bool {
         && t.layout().start_offset() == 0
 }
 
-/// `x`'s `rows * inner` values, row-major; `None` when `x` is not a Flex f32 tensor (another
-/// backend, autodiff).
-pub(super) fn host_rows(x: &Tensor<2>) -> Option<Vec<f32>> {
-    let [rows, inner] = x.dims();
+/// `x`'s values, row-major, copied out of any layout; `None` when `x` is not a Flex f32 tensor
+/// (another backend, autodiff).
+pub(super) fn host_f32<const D: usize>(x: &Tensor<D>) -> Option<Vec<f32>> {
+    let len = x.shape().num_elements();
     let x = x.clone().try_into_primitive::<Flex>().ok()?;
     if is_plain_f32(&x) {
-        Some(x.storage::<f32>()[..rows * inner].to_vec())
+        Some(x.storage::<f32>()[..len].to_vec())
     } else {
         x.into_data().try_into_vec::<f32>().ok()
     }
