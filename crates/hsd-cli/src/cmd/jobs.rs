@@ -139,8 +139,7 @@ impl Jobs<'_> {
                 self.expansion.profile
             );
         }
-        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-        let threads = (cores / n).max(1);
+        let threads = (cores() / n).max(1);
         eprintln!(
             "decoding {} runs in {n} processes of {threads} thread(s) each; their logs are in {}",
             self.expansion
@@ -169,11 +168,12 @@ impl Jobs<'_> {
             let bar = progress.add(ProgressBar::new(expected as u64));
             bar.set_style(style.clone());
             bar.set_prefix(format!("process {i}/{n}"));
-            let child = self.spawn(i, n, threads, &folder)?;
+            let log = folder.with_extension("log");
+            let child = self.spawn(i, n, threads, &folder, &log)?;
             workers.push(Worker {
                 child: Some(child),
                 counter: LineCounter::new(folder.join("records.jsonl")),
-                log: folder.with_extension("log"),
+                log,
                 bar,
             });
         }
@@ -221,7 +221,15 @@ impl Jobs<'_> {
         Ok(())
     }
 
-    fn spawn(&self, i: usize, n: usize, threads: usize, folder: &Path) -> anyhow::Result<Child> {
+    /// Starts process `i` of `n` writing into `folder`, its output going to `log_path`.
+    fn spawn(
+        &self,
+        i: usize,
+        n: usize,
+        threads: usize,
+        folder: &Path,
+        log_path: &Path,
+    ) -> anyhow::Result<Child> {
         let exe = std::env::current_exe().context("finding the hsd binary to start processes")?;
         let mut command = Command::new(exe);
         command
@@ -246,9 +254,8 @@ impl Jobs<'_> {
         if let Some(weights) = self.model_flags.weights {
             command.args(["--weights", weights.name()]);
         }
-        let log_path = folder.with_extension("log");
         let log =
-            File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+            File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
         command
             .env("RAYON_NUM_THREADS", threads.to_string())
             .stdin(Stdio::null())
@@ -382,8 +389,12 @@ impl LineCounter {
 /// The processes a sweep of `expansion` can keep busy on this machine: one per core, at most
 /// one per (model, dataset) group that decodes.
 pub fn default_processes(expansion: &Expansion, decodes: Decodes<'_>) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    cores.min(decoding_groups(expansion, decodes)).max(1)
+    cores().min(decoding_groups(expansion, decodes)).max(1)
+}
+
+/// The cores this process may use (1 where that cannot be known).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |c| c.get())
 }
 
 /// The (model, dataset) groups of `expansion` with a run that decodes.
