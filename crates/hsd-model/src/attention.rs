@@ -96,17 +96,18 @@ impl Attention {
     }
 }
 
-/// How a pass of a few query rows (a decode step, a verify or draft pass) attends over the
-/// cache. Longer passes (prefill) always take burn's products.
+/// How a pass attends over the cache.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub(crate) enum CacheAttention {
     /// burn's batched products around the fused probabilities: the reference, bit for bit
     /// what every `f32` result was made with.
     #[default]
     Reference,
-    /// One pass per query head over its keys and values, heads in parallel, on Flex
-    /// ([`crate::kernels::fused_cache_attention`]): the sums run in another order, so this is
-    /// what the file's own blocks ([`crate::WeightMode::Native`]) decode with, never `f32`.
+    /// On Flex, without the score tensor ([`crate::kernels::fused_cache_attention`]): a pass of
+    /// a few rows (decode, verify, draft) in one pass per query head, heads in parallel; a
+    /// longer one (prefill) in tiles of query rows that score only the keys they see. The sums
+    /// run in another order, so this is what the file's own blocks
+    /// ([`crate::WeightMode::Native`]) decode with, never `f32`.
     Fused,
 }
 

@@ -56,8 +56,9 @@ pub enum WeightMode {
     /// Also in the file's own quantized blocks (GGUF), which decode passes of up to 16 rows
     /// read on Flex: about 6x fewer bytes a token for Q4_1. Prefill and other backends multiply
     /// by the `f32` copy, which holds the same values; files without blocks load as `f32`.
-    /// Those passes also attend over the cache in one fused pass per head on Flex, whose sums
-    /// run in another order than the `f32` reference's.
+    /// On Flex every pass also attends over the cache with fused kernels (one pass per head for
+    /// decode passes, tiles of query rows through `gemm` for prefill) and runs SwiGLU with a
+    /// SIMD `exp`: sums in another order and exponentials within 2 ulp of the `f32` reference's.
     Native,
 }
 

@@ -5,6 +5,7 @@ use burn::module::Module;
 use burn::tensor::{Tensor, activation};
 
 use crate::ModelError;
+use crate::kernels::silu_product_lanes;
 use crate::layers::Linear;
 use crate::weight_scope::WeightScope;
 
@@ -62,8 +63,16 @@ impl GatedMlp {
     }
 
     pub(crate) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.down
-            .forward(activation::silu(self.gate.forward(x.clone())) * self.up.forward(x))
+        let gate = self.gate.forward(x.clone());
+        let up = self.up.forward(x);
+        // A decoder on the file's blocks differs from f32 in its sums already; there the
+        // activation's `exp` runs over SIMD lanes too, while f32 keeps burn's (libm's).
+        let hidden = if self.gate.is_native() {
+            silu_product_lanes(gate, up)
+        } else {
+            activation::silu(gate) * up
+        };
+        self.down.forward(hidden)
     }
 
     pub(crate) fn linears(&self) -> [&Linear; 3] {

@@ -144,8 +144,8 @@ fn smollm2_speculative_tokens_equal_vanilla() {
 
 /// `--weights native` (the GGUF's Q4_1 and Q8_0 blocks read by the quantized kernels) against
 /// the dequantized `f32` reference: every projection native on Flex, prompt logits within
-/// 1e-3 relative, greedy tokens equal alone and in a batch, and speculative verify passes (a
-/// few rows) on blocks too.
+/// 1e-3 relative, greedy tokens equal alone and in a batch, speculative verify passes (a few
+/// rows) on blocks too, and the same for prompts long enough for the tiled prefill.
 #[test]
 fn smollm2_native_weights_match_f32() {
     let Some(path) = model_file::smollm2_gguf() else {
@@ -236,6 +236,25 @@ fn smollm2_native_weights_match_f32() {
                 assert!(acceptance > 0.9, "full-plan native drafts: {acceptance}");
             }
         }
+    }
+    // Prompts longer than a decode pass prefill with the tiled attention over the cache and the
+    // SIMD SwiGLU: 150 and 97 tokens (the fixtures' ids over and over), over three and two
+    // 64-row tiles, the shorter left-padded in a batch.
+    let fixture_ids = prompts.concat();
+    let long: Vec<Vec<u32>> = [150, 97]
+        .iter()
+        .map(|&len| fixture_ids.iter().copied().cycle().take(len).collect())
+        .collect();
+    for ids in &long {
+        assert_prompt_logits_close(&reference, &native, ids);
+    }
+    let want = reference
+        .decoder
+        .generate(&long, &mut Full, &config)
+        .unwrap();
+    let got = native.decoder.generate(&long, &mut Full, &config).unwrap();
+    for (g, w) in got.rows.iter().zip(&want.rows) {
+        assert_eq!(g.tokens, w.tokens, "long prompts");
     }
     // An adapter merges into the f32 weights and rides beside the blocks as a low-rank term.
     let adapter = PeftAdapter::read(

@@ -37,8 +37,8 @@ pub struct ModelFlags {
     #[arg(long)]
     pub backend: Option<Backend>,
     /// `f32` (dequantized, the reference) or `native` (decode passes read the GGUF's own
-    /// quantized blocks and attend over the cache with a fused kernel), overriding the
-    /// manifest's `weights`.
+    /// quantized blocks; attention over the cache and SwiGLU take fused kernels), overriding
+    /// the manifest's `weights`.
     #[arg(long)]
     pub weights: Option<WeightMode>,
 }

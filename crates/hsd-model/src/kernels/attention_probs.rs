@@ -19,6 +19,10 @@ use super::flex_host::is_plain_f32;
 /// Below this, `expf` underflows to 0.0 (it returns a subnormal down to about -103.97).
 const EXP_IS_ZERO_BELOW: f32 = -104.0;
 
+/// A bias at or below this masks its key: the cache's masked score is -1e9, whose exponential
+/// is 0.0 next to any unmasked key.
+pub(super) const MASKED_BELOW: f32 = -1e8;
+
 /// Rows per parallel task.
 const ROWS_PER_TASK: usize = 64;
 

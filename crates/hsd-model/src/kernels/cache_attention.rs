@@ -9,28 +9,26 @@
 //! key costs neither its product nor its exponential. The sums run in another order than
 //! `gemm`'s, so the result differs from burn's in the last bits: only decoders that read the
 //! file's quantized blocks take this path (`CacheAttention::Fused`); `f32` stays the reference.
+//! Longer passes (prefill) are compute-bound and go to [`super::prefill_attention`], which
+//! tiles them for `gemm`.
 
-use burn::tensor::{DType, Tensor};
-use burn_flex::{Flex, FlexTensor};
+use burn::tensor::Tensor;
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
-use super::attention_probs::softmax_row;
-use super::flex_host::{flex_tensor, host_f32};
+use super::attention_probs::{MASKED_BELOW, softmax_row};
+use super::flex_host::{HeadRows, SlotRows, flex_tensor, host_f32};
+use super::prefill_attention::{self, LongPass};
 
-/// The most query rows a pass the kernel takes may have, as for the block kernels: decode
+/// The most query rows a pass may have for the per-head loop, as for the block kernels: decode
 /// steps and verify passes. Longer passes (prefill) are compute-bound, where gemm's blocking
 /// pays for its packing.
 const MAX_QUERY_ROWS: usize = 16;
 
-/// A bias at or below this masks its key: the cache's masked score is -1e9, whose exponential
-/// is 0.0 next to any unmasked key.
-const MASKED_BELOW: f32 = -1e8;
-
 /// `softmax(q K^T * scale + bias) V` for `q` `[B, H, T, D]`, `keys` and `values` `[B, KV, S, D]`
 /// (query head `h` reads KV head `h / (H / KV)`) and an additive `bias` `[B, 1, T, S]`, as
 /// `[B, T, H * D]`; `None` when the tensors are not Flex f32 ones this kernel reads (another
-/// backend, autodiff, keys or values whose rows are not contiguous).
+/// backend, autodiff, slots whose `D` values are not contiguous).
 pub(crate) fn attend(
     q: &Tensor<4>,
     keys: &Tensor<4>,
@@ -47,12 +45,21 @@ pub(crate) fn attend(
         || kv_heads == 0
         || !heads.is_multiple_of(kv_heads)
         || s == 0
-        || t > MAX_QUERY_ROWS
     {
         return None;
     }
-    let keys = CacheRows::new(keys)?;
-    let values = CacheRows::new(values)?;
+    let keys = SlotRows::new(keys)?;
+    let values = SlotRows::new(values)?;
+    if t > MAX_QUERY_ROWS {
+        return Some(prefill_attention::attend(&LongPass {
+            q: &SlotRows::new(q)?,
+            keys: &keys,
+            values: &values,
+            bias: &SlotRows::new(bias)?,
+            scale,
+            dims: [b, heads, kv_heads, t, s, d],
+        }));
+    }
     let q = host_f32(q)?;
     let bias = host_f32(bias)?;
     let group = heads / kv_heads;
@@ -84,76 +91,6 @@ pub(crate) fn attend(
         }
     }
     Some(flex_tensor(out, b * t, heads * d).reshape([b, t, heads * d]))
-}
-
-/// The cache's `[B, KV, S, D]` keys or values read in place: each slot's `D` values are
-/// contiguous in the storage, the other axes strided.
-struct CacheRows {
-    tensor: FlexTensor,
-    /// Storage offsets of one step along B, KV and S.
-    strides: [usize; 3],
-    start: usize,
-    dim: usize,
-}
-
-impl CacheRows {
-    fn new(x: &Tensor<4>) -> Option<Self> {
-        let dim = x.dims()[3];
-        let tensor = x.clone().try_into_primitive::<Flex>().ok()?;
-        if tensor.dtype() != DType::F32 {
-            return None;
-        }
-        let layout = tensor.layout();
-        let strides: Vec<usize> = layout
-            .strides()
-            .iter()
-            .map(|&stride| usize::try_from(stride).ok())
-            .collect::<Option<_>>()?;
-        if strides.len() != 4 || (strides[3] != 1 && dim > 1) {
-            return None;
-        }
-        let start = layout.start_offset();
-        let last = start
-            + (0..3)
-                .map(|axis| (layout.shape()[axis].saturating_sub(1)) * strides[axis])
-                .sum::<usize>()
-            + dim;
-        if last > tensor.storage::<f32>().len() {
-            return None;
-        }
-        Some(Self {
-            strides: [strides[0], strides[1], strides[2]],
-            start,
-            dim,
-            tensor,
-        })
-    }
-
-    /// The slots of KV head `kv_head` of batch row `row`.
-    fn head(&self, row: usize, kv_head: usize) -> HeadRows<'_> {
-        HeadRows {
-            storage: self.tensor.storage::<f32>(),
-            first: self.start + row * self.strides[0] + kv_head * self.strides[1],
-            slot_stride: self.strides[2],
-            dim: self.dim,
-        }
-    }
-}
-
-/// One KV head's slots: slot `j` is `storage[first + j * slot_stride..][..dim]`.
-#[derive(Clone, Copy)]
-struct HeadRows<'a> {
-    storage: &'a [f32],
-    first: usize,
-    slot_stride: usize,
-    dim: usize,
-}
-
-impl<'a> HeadRows<'a> {
-    #[inline(always)]
-    fn slot(&self, j: usize) -> &'a [f32] {
-        &self.storage[self.first + j * self.slot_stride..][..self.dim]
-    }
 }
 
 /// One query head's rows against its KV head.
@@ -282,7 +219,17 @@ mod tests {
     fn equals_burns_products_over_a_sliced_cache_with_masks() {
         let d = 16;
         for (b, heads, kv_heads) in [(1, 9, 3), (2, 4, 4), (3, 6, 1)] {
-            for (t, s) in [(1, 1), (1, 37), (3, 5), (16, 70)] {
+            // Decode and verify passes (the per-head loop), then prefills (the tiles): one tile,
+            // a tile and a few rows, several tiles over a longer cache.
+            for (t, s) in [
+                (1, 1),
+                (1, 37),
+                (3, 5),
+                (16, 70),
+                (17, 17),
+                (70, 70),
+                (150, 163),
+            ] {
                 let capacity = s + 7;
                 // Keys and values are the first `s` slots of a larger cache, as `keys_values`
                 // slices them.
@@ -296,11 +243,18 @@ mod tests {
                 let (keys, vals) = (cache(3), cache(4));
                 // Queries as the model hands them: heads swapped out of `[B, T, H, D]`.
                 let q = tensor(values(b * t * heads * d, 5), [b, t, heads, d]).swap_dims(1, 2);
-                // Causal-like masks, one row of each batch fully masked (a padding query).
+                // Causal masks with holes and left padding of 5 keys a batch row; the padding's
+                // queries see no key at all, and neither does the first query of row 1.
                 let mut bias = vec![0.0f32; b * t * s];
                 for (i, value) in bias.iter_mut().enumerate() {
                     let (row, step, key) = (i / (t * s), i / s % t, i % s);
-                    if key > s - t + step || (key + row) % 4 == 1 || (step == 0 && row == 1) {
+                    let position = s - t + step;
+                    if key > position
+                        || (key + row) % 4 == 1
+                        || key < 5 * row
+                        || position < 5 * row
+                        || (step == 0 && row == 1)
+                    {
                         *value = -1e9;
                     }
                 }
@@ -316,14 +270,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn passes_longer_than_a_decode_pass_are_not_this_kernels() {
-        let (b, heads, t, s, d) = (1, 2, MAX_QUERY_ROWS + 1, 20, 8);
-        let q = tensor(values(b * heads * t * d, 1), [b, heads, t, d]);
-        let keys = tensor(values(b * heads * s * d, 2), [b, heads, s, d]);
-        let bias = tensor(vec![0.0; b * t * s], [b, 1, t, s]);
-        assert!(attend(&q, &keys, &keys, &bias, 1.0).is_none());
     }
 }

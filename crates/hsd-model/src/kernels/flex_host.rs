@@ -1,14 +1,13 @@
-//! What the Flex kernels share around their loops: an input's rows as host `f32`, the
-//! `[out, rows]` accumulator turned into `[rows, out]`, and the result as a Flex tensor.
+//! What the Flex kernels share around their loops: an input's rows as host `f32` or read in
+//! place, the `[out, rows]` accumulator turned into `[rows, out]`, and the result as a Flex
+//! tensor.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use burn_flex::{Flex, FlexTensor};
 
 /// Whether `t` is contiguous f32 from its storage's start, so its storage is its data.
 pub(super) fn is_plain_f32(t: &FlexTensor) -> bool {
-    t.dtype() == burn::tensor::DType::F32
-        && t.layout().is_contiguous()
-        && t.layout().start_offset() == 0
+    t.dtype() == DType::F32 && t.layout().is_contiguous() && t.layout().start_offset() == 0
 }
 
 /// `x`'s values, row-major, copied out of any layout; `None` when `x` is not a Flex f32 tensor
@@ -41,4 +40,87 @@ pub(super) fn rows_first(y_t: Vec<f32>, out: usize, rows: usize) -> Vec<f32> {
         }
     }
     y
+}
+
+/// A `[B, X, S, D]` Flex f32 tensor read in place (the cache's keys or values, a pass's query
+/// heads, the attention bias): each slot's `D` values are contiguous in the storage, the other
+/// axes strided.
+pub(super) struct SlotRows {
+    tensor: FlexTensor,
+    /// Storage offsets of one step along B, X and S.
+    strides: [usize; 3],
+    start: usize,
+    dim: usize,
+}
+
+impl SlotRows {
+    /// `None` when `x` is not a Flex f32 tensor or its slots are not contiguous.
+    pub(super) fn new(x: &Tensor<4>) -> Option<Self> {
+        let dim = x.dims()[3];
+        let tensor = x.clone().try_into_primitive::<Flex>().ok()?;
+        if tensor.dtype() != DType::F32 {
+            return None;
+        }
+        let layout = tensor.layout();
+        let strides: Vec<usize> = layout
+            .strides()
+            .iter()
+            .map(|&stride| usize::try_from(stride).ok())
+            .collect::<Option<_>>()?;
+        if strides.len() != 4 || (strides[3] != 1 && dim > 1) {
+            return None;
+        }
+        let start = layout.start_offset();
+        let last = start
+            + (0..3)
+                .map(|axis| (layout.shape()[axis].saturating_sub(1)) * strides[axis])
+                .sum::<usize>()
+            + dim;
+        if last > tensor.storage::<f32>().len() {
+            return None;
+        }
+        Some(Self {
+            strides: [strides[0], strides[1], strides[2]],
+            start,
+            dim,
+            tensor,
+        })
+    }
+
+    /// The slots of `x[row, head]`.
+    pub(super) fn head(&self, row: usize, head: usize) -> HeadRows<'_> {
+        HeadRows {
+            storage: self.tensor.storage::<f32>(),
+            first: self.start + row * self.strides[0] + head * self.strides[1],
+            slot_stride: self.strides[2],
+            dim: self.dim,
+        }
+    }
+}
+
+/// One head's slots: slot `j` is `storage[first + j * slot_stride..][..dim]`.
+#[derive(Clone, Copy)]
+pub(super) struct HeadRows<'a> {
+    storage: &'a [f32],
+    first: usize,
+    slot_stride: usize,
+    dim: usize,
+}
+
+impl<'a> HeadRows<'a> {
+    #[inline(always)]
+    pub(super) fn slot(&self, j: usize) -> &'a [f32] {
+        &self.storage[self.first + j * self.slot_stride..][..self.dim]
+    }
+
+    /// The storage from slot `j` on, for kernels that stride through the slots themselves
+    /// (every slot of the tensor lies inside it: [`SlotRows::new`] checked the extent).
+    pub(super) fn slots_from(&self, j: usize) -> &'a [f32] {
+        &self.storage[self.first + j * self.slot_stride..]
+    }
+
+    /// Storage offset from one slot to the next.
+    pub(super) fn slot_stride(&self) -> usize {
+        self.slot_stride
+    }
 }

@@ -1,8 +1,11 @@
 //! CPU kernels the Flex backend lacks, behind one seam: [`weight_product`] computes `x W^T` for
 //! the model's linear layers and takes a kernel here when one fits, burn's matmul otherwise;
 //! [`block_weight_product`] does the same over a weight kept in its file's quantized blocks;
-//! [`attention_probs`] fuses attention's scale, mask and softmax.
-//! Other backends, and autodiff tensors in training, always take burn's path.
+//! [`attention_probs`] fuses attention's scale, mask and softmax, bit for bit burn's. Decoders
+//! on the file's blocks also take [`fused_cache_attention`] (attention over the cache without
+//! the score tensor) and [`silu_product_lanes`] (SwiGLU with a SIMD `exp`), whose sums and
+//! exponentials differ from burn's in the last bits. Other backends, and autodiff tensors in
+//! training, always take burn's path.
 
 #[cfg(feature = "flex")]
 mod attention_probs;
@@ -16,6 +19,10 @@ mod cache_attention;
 mod few_rows;
 #[cfg(feature = "flex")]
 mod flex_host;
+#[cfg(feature = "flex")]
+mod lane_exp;
+#[cfg(feature = "flex")]
+mod prefill_attention;
 
 use burn::tensor::{Tensor, activation};
 
@@ -76,6 +83,19 @@ pub(crate) fn fused_cache_attention(
     {
         let _ = (q, keys, values, bias, scale);
         None
+    }
+}
+
+/// SwiGLU's `silu(gate) * up`; on Flex over SIMD lanes with its own `exp` (within 2 ulp of
+/// libm's, so for decoders on the file's own blocks only), burn's operations elsewhere.
+pub(crate) fn silu_product_lanes(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
+    #[cfg(feature = "flex")]
+    {
+        lane_exp::silu_product(gate, up)
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        activation::silu(gate) * up
     }
 }
 

@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long, default_value = "flex")]
     backend: Backend,
     /// `f32` (dequantized: the reference) or `native` (passes of up to 16 tokens read the
-    /// GGUF's own quantized blocks and attend over the cache with a fused kernel).
+    /// GGUF's own quantized blocks; attention over the cache and SwiGLU take fused kernels).
     #[arg(long, default_value = "f32")]
     weights: WeightMode,
     /// A LoRA adapter directory merged into the model (decoding then costs the same).
