@@ -113,8 +113,10 @@ def main():
         f"`{any_row['backend']}`, threads "
         + ", ".join(f"{label} {n}" for label, n in threads.items())
         + ". *hsd f32* multiplies by the dequantized weights; *hsd native* reads the file's Q4_1 "
-        "and Q8_0 blocks in decode passes of up to 16 tokens (activations stay f32) and attends "
-        "over the cache there with a fused kernel (f32 keeps burn's batched products); llama.cpp "
+        "and Q8_0 blocks in decode passes of up to 16 tokens (activations stay f32; prefill "
+        "multiplies by the f32 copy), attends over the cache without a score tensor (per head "
+        "in decode, in tiles of query rows in prefill) and runs softmax and SwiGLU with an "
+        "`exp` over SIMD lanes (f32 keeps burn's batched products and libm); llama.cpp "
         "reads the same blocks and quantizes activations to 8 bits; HF dequantizes to f32. "
         "Tokens/s count every row of the batch; decode is the steps after the first generated "
         "token. The read bandwidth is the machine's, measured by `hsd bench` (every thread, "
