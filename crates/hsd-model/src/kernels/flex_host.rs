@@ -124,3 +124,51 @@ impl<'a> HeadRows<'a> {
         self.slot_stride
     }
 }
+
+/// f32 storage that burn-flex takes as it is: every tensor's bytes must be 16-byte aligned,
+/// and a `Vec<f32>` (declared 4-byte aligned) is copied into a new allocation to get there,
+/// which for a prefill's products was a memset and a copy of each output on the stepping
+/// thread. Held as `u128` words, this allocation is declared 16-byte aligned.
+pub(super) struct AlignedF32 {
+    words: Vec<u128>,
+    len: usize,
+}
+
+impl AlignedF32 {
+    /// `len` values, every one written by `write` through the pointer it is given.
+    ///
+    /// # Safety
+    ///
+    /// `write` must initialize all `len` values.
+    pub(super) unsafe fn written_by(len: usize, write: impl FnOnce(*mut f32)) -> Self {
+        let words_len = len.div_ceil(4);
+        let mut words: Vec<u128> = Vec::with_capacity(words_len);
+        write(words.as_mut_ptr().cast::<f32>());
+        // SAFETY: the caller's `write` initialized the first `len` values; a final partial word
+        // keeps up to three uninitialized padding values, which no reader goes past `len` to.
+        unsafe { words.set_len(words_len) };
+        Self { words, len }
+    }
+
+    /// `len` zeros.
+    pub(super) fn zeroed(len: usize) -> Self {
+        Self {
+            words: vec![0; len.div_ceil(4)],
+            len,
+        }
+    }
+
+    pub(super) fn values_mut(&mut self) -> &mut [f32] {
+        // SAFETY: the words hold at least `len` initialized f32 (4 to a word), and f32 has
+        // looser alignment than u128.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<f32>(), self.len) }
+    }
+
+    /// As a Flex tensor of `shape` (`len` values).
+    pub(super) fn into_tensor<const D: usize>(self, shape: [usize; D]) -> Tensor<D> {
+        debug_assert_eq!(shape.iter().product::<usize>(), self.len);
+        let layout = burn_flex::Layout::contiguous(burn::tensor::Shape::from(shape.to_vec()));
+        let bytes = burn::tensor::Bytes::from_elems(self.words);
+        Tensor::from_primitive::<Flex>(FlexTensor::new(bytes, layout, DType::F32))
+    }
+}

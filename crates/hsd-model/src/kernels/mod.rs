@@ -1,5 +1,6 @@
 //! CPU kernels the Flex backend lacks, behind one seam: [`weight_product`] computes `x W^T` for
-//! the model's linear layers and takes a kernel here when one fits, burn's matmul otherwise;
+//! the model's linear layers and takes a kernel here when one fits (for many rows, burn's own
+//! `gemm` call without its output's extra memset and copy), burn's matmul otherwise;
 //! [`block_weight_product`] does the same over a weight kept in its file's quantized blocks;
 //! [`attention_probs`] fuses attention's scale, mask and softmax, bit for bit burn's. Decoders
 //! on the file's blocks also take [`fused_cache_attention`] (attention over the cache without
@@ -22,6 +23,8 @@ mod flex_host;
 #[cfg(feature = "flex")]
 mod lane_exp;
 #[cfg(feature = "flex")]
+mod many_rows;
+#[cfg(feature = "flex")]
 mod prefill_attention;
 
 use burn::tensor::{Tensor, activation};
@@ -43,10 +46,13 @@ pub(crate) fn weight_product(weight: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
         return y;
     }
     if rows <= WEIGHT_FIRST_MAX_ROWS {
-        weight.matmul(x.transpose()).transpose()
-    } else {
-        x.matmul(weight.transpose())
+        return weight.matmul(x.transpose()).transpose();
     }
+    #[cfg(feature = "flex")]
+    if let Some(y) = many_rows::product(&weight, &x) {
+        return y;
+    }
+    x.matmul(weight.transpose())
 }
 
 /// `x W^T` as `[rows, out]` for `W` (`[out, in]`) in its file's quantized blocks, or `None` when

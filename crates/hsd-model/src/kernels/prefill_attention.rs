@@ -20,7 +20,7 @@ use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use super::attention_probs::MASKED_BELOW;
-use super::flex_host::{HeadRows, SlotRows, flex_tensor};
+use super::flex_host::{AlignedF32, HeadRows, SlotRows};
 use super::lane_exp::softmax_rows;
 
 /// Query rows per tile: a tile computes up to its diagonal, so smaller tiles skip more of the
@@ -74,7 +74,8 @@ pub(super) fn attend(pass: &LongPass<'_>) -> Tensor<3> {
         })
         .collect();
     // `[B, KV, tiles][G, rows, D]` -> `[B, T, H * D]`.
-    let mut out = vec![0.0f32; b * t * heads * d];
+    let mut aligned = AlignedF32::zeroed(b * t * heads * d);
+    let out = aligned.values_mut();
     for (task, tile_out) in per_tile.iter().enumerate() {
         let (row, kv_head, tile) = (
             task / (kv_heads * tiles),
@@ -90,7 +91,7 @@ pub(super) fn attend(pass: &LongPass<'_>) -> Tensor<3> {
             }
         }
     }
-    flex_tensor(out, b * t, heads * d).reshape([b, t, heads * d])
+    aligned.into_tensor([b, t, heads * d])
 }
 
 /// The keys a tile's query rows must score: from the first key any row sees to the last. A
