@@ -125,6 +125,50 @@ impl<'a> HeadRows<'a> {
     }
 }
 
+/// `dst = lhs rhs` for a row-major `dst` (`[m, n]`) and `lhs` (`[m, k]`) and `rhs` (`[k, n]`)
+/// read at their (row, column) strides: `gemm::gemm` called as burn-flex calls it (the output
+/// overwritten, unscaled), so a product through here is bit for bit burn's for the same
+/// shapes, strides and parallelism.
+///
+/// # Safety
+///
+/// `dst` must hold `m * n` values, and `lhs` and `rhs` every element their shapes and strides
+/// address.
+pub(super) unsafe fn gemm_product(
+    [m, n, k]: [usize; 3],
+    dst: *mut f32,
+    lhs: *const f32,
+    (lhs_row, lhs_col): (isize, isize),
+    rhs: *const f32,
+    (rhs_row, rhs_col): (isize, isize),
+    parallelism: gemm::Parallelism,
+) {
+    // SAFETY: the caller's extents.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            n as isize,
+            false,
+            lhs,
+            lhs_col,
+            lhs_row,
+            rhs,
+            rhs_col,
+            rhs_row,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
 /// f32 storage that burn-flex takes as it is: every tensor's bytes must be 16-byte aligned,
 /// and a `Vec<f32>` (declared 4-byte aligned) is copied into a new allocation to get there,
 /// which for a prefill's products was a memset and a copy of each output on the stepping

@@ -65,6 +65,13 @@ fn exp_lanes<S: Simd>(simd: S, x: S::f32s) -> S::f32s {
     simd.select_f32s(underflow, simd.splat_f32s(0.0), y)
 }
 
+/// `silu(g) * u = g u / (1 + exp(-g))` of every lane.
+#[inline(always)]
+fn silu_times_lanes<S: Simd>(simd: S, g: S::f32s, u: S::f32s) -> S::f32s {
+    let denominator = simd.add_f32s(simd.splat_f32s(1.0), exp_lanes(simd, simd.neg_f32s(g)));
+    simd.div_f32s(simd.mul_f32s(g, u), denominator)
+}
+
 /// `tail` (shorter than a vector) in a 16-lane buffer, the remaining lanes `pad`, for the
 /// vector loops' last step. (The loops call the lane functions in their own bodies: a closure
 /// would not inherit the dispatched instruction set, and its intrinsics would become calls.)
@@ -179,12 +186,10 @@ impl WithSimd for SiluProduct<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let one = simd.splat_f32s(1.0);
         let (gate_head, gate_tail) = S::as_mut_simd_f32s(self.gate);
         let (up_head, up_tail) = S::as_simd_f32s(self.up);
         for (g, &u) in gate_head.iter_mut().zip(up_head) {
-            let denominator = simd.add_f32s(one, exp_lanes(simd, simd.neg_f32s(*g)));
-            *g = simd.div_f32s(simd.mul_f32s(*g, u), denominator);
+            *g = silu_times_lanes(simd, *g, u);
         }
         let mut g_last = padded(gate_tail, 0.0);
         let u_last = padded(up_tail, 0.0);
@@ -193,8 +198,7 @@ impl WithSimd for SiluProduct<'_> {
             .iter_mut()
             .zip(S::as_simd_f32s(&u_last).0)
         {
-            let denominator = simd.add_f32s(one, exp_lanes(simd, simd.neg_f32s(*g)));
-            *g = simd.div_f32s(simd.mul_f32s(*g, u), denominator);
+            *g = silu_times_lanes(simd, *g, u);
         }
         let len = gate_tail.len();
         gate_tail.copy_from_slice(&g_last[..len]);

@@ -11,7 +11,7 @@
 use burn::tensor::{DType, Tensor};
 use burn_flex::Flex;
 
-use super::flex_host::AlignedF32;
+use super::flex_host::{AlignedF32, gemm_product};
 
 /// burn-flex's threshold for running one product on every thread (`matmul.rs`): the same
 /// here, so the same products split the same way.
@@ -44,27 +44,16 @@ pub(crate) fn product(weight: &Tensor<2>, x: &Tensor<2>) -> Option<Tensor<2>> {
     };
     // SAFETY: `gemm` writes every one of the `rows * out` outputs (`read_dst` is false), and
     // reads `x` and `W` only inside the extents `reaches` checked.
+    // `W^T` is `W` read with its strides swapped.
     let y = unsafe {
         AlignedF32::written_by(rows * out, |y| {
-            gemm::gemm(
-                rows,
-                out,
-                inner,
+            gemm_product(
+                [rows, out, inner],
                 y,
-                1,
-                out as isize,
-                false,
                 x_data.as_ptr(),
-                x_col,
-                x_row,
+                (x_row, x_col),
                 w_data.as_ptr(),
-                w_row,
-                w_col,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
+                (w_col, w_row),
                 parallelism,
             )
         })

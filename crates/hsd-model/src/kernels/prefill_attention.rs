@@ -20,7 +20,7 @@ use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use super::attention_probs::MASKED_BELOW;
-use super::flex_host::{AlignedF32, HeadRows, SlotRows};
+use super::flex_host::{AlignedF32, HeadRows, SlotRows, gemm_product};
 use super::lane_exp::softmax_rows;
 
 /// Query rows per tile: a tile computes up to its diagonal, so smaller tiles skip more of the
@@ -44,15 +44,19 @@ pub(super) fn attend(pass: &LongPass<'_>) -> Tensor<3> {
     let [b, heads, kv_heads, t, s, d] = pass.dims;
     let group = heads / kv_heads;
     let tiles = t.div_ceil(TILE_ROWS);
+    // Task `i` is tile `i % tiles` of KV head `i / tiles % KV` of batch row `i / (tiles * KV)`.
+    let tile_of = |task: usize| {
+        let tile = task % tiles;
+        (
+            task / (kv_heads * tiles),
+            task / tiles % kv_heads,
+            tile * TILE_ROWS..((tile + 1) * TILE_ROWS).min(t),
+        )
+    };
     let per_tile: Vec<Vec<f32>> = (0..b * kv_heads * tiles)
         .into_par_iter()
         .map(|task| {
-            let (row, kv_head, tile) = (
-                task / (kv_heads * tiles),
-                task / tiles % kv_heads,
-                task % tiles,
-            );
-            let queries = tile * TILE_ROWS..((tile + 1) * TILE_ROWS).min(t);
+            let (row, kv_head, queries) = tile_of(task);
             let bias = pass.bias.head(row, 0);
             let seen = seen_keys(bias, queries.clone(), s);
             let tile_pass = TilePass {
@@ -77,17 +81,11 @@ pub(super) fn attend(pass: &LongPass<'_>) -> Tensor<3> {
     let mut aligned = AlignedF32::zeroed(b * t * heads * d);
     let out = aligned.values_mut();
     for (task, tile_out) in per_tile.iter().enumerate() {
-        let (row, kv_head, tile) = (
-            task / (kv_heads * tiles),
-            task / tiles % kv_heads,
-            task % tiles,
-        );
-        let first = tile * TILE_ROWS;
-        let rows = (t - first).min(TILE_ROWS);
-        for (g, head_out) in tile_out.chunks_exact(rows * d).enumerate() {
+        let (row, kv_head, queries) = tile_of(task);
+        for (g, head_out) in tile_out.chunks_exact(queries.len() * d).enumerate() {
             let head = kv_head * group + g;
-            for (i, values) in head_out.chunks_exact(d).enumerate() {
-                out[((row * t + first + i) * heads + head) * d..][..d].copy_from_slice(values);
+            for (query, values) in queries.clone().zip(head_out.chunks_exact(d)) {
+                out[((row * t + query) * heads + head) * d..][..d].copy_from_slice(values);
             }
         }
     }
@@ -138,25 +136,14 @@ impl TilePass<'_> {
         // tensors' extents, and the ranges lie inside their axes); `scores` is `rows * n` and
         // `out` `rows * d`, both row-major. The products run on this thread only.
         unsafe {
-            gemm::gemm(
-                rows,
-                n,
-                d,
+            // `K^T` is the keys read with their strides swapped.
+            gemm_product(
+                [rows, n, d],
                 scores.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
                 queries.as_ptr(),
-                1,
-                stride(q),
+                (stride(q), 1),
                 keys.as_ptr(),
-                stride(self.keys),
-                1,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
+                (1, stride(self.keys)),
                 gemm::Parallelism::None,
             );
         }
@@ -165,25 +152,13 @@ impl TilePass<'_> {
         });
         // SAFETY: as above.
         unsafe {
-            gemm::gemm(
-                rows,
-                d,
-                n,
+            gemm_product(
+                [rows, d, n],
                 out.as_mut_ptr(),
-                1,
-                d as isize,
-                false,
                 scores.as_ptr(),
-                1,
-                n as isize,
+                (n as isize, 1),
                 values.as_ptr(),
-                1,
-                stride(self.values),
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
+                (stride(self.values), 1),
                 gemm::Parallelism::None,
             );
         }
